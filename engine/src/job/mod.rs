@@ -1,0 +1,1 @@
+//! Running planned queries end to end.

@@ -1,0 +1,3 @@
+//! # ferris-topology
+//!
+//! Hardware topology and shard layout planning.
