@@ -64,6 +64,17 @@ pub enum FerrisError {
         /// The underlying error.
         source: std::io::Error,
     },
+    /// One input record was rejected (malformed, or its evaluation failed) where that is fatal
+    /// (`ferris query --strict`).
+    #[error("{stream}:{line}: {message}")]
+    Record {
+        /// The input stream's name.
+        stream: String,
+        /// The record's 1-based line number (or offset).
+        line: u64,
+        /// Why it was rejected.
+        message: String,
+    },
     /// A broken internal invariant: a bug in FerrisStreams, never the user's fault.
     #[error("internal error (please report): {0}")]
     Internal(String),
