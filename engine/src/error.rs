@@ -40,12 +40,14 @@ pub enum FerrisError {
     },
     /// The SQL parses but cannot be planned (unknown column, unknown function, wrong arguments,
     /// unsupported construct).
-    #[error("{message}{}", at(.position))]
+    #[error("{message}{}{}", at(.position), hint.as_ref().map(|h| format!("; {h}")).unwrap_or_default())]
     Plan {
         /// What is wrong.
         message: String,
         /// Where, if known.
         position: Option<Position>,
+        /// What would help (e.g. the columns that do exist).
+        hint: Option<String>,
     },
     /// A configuration value or property is wrong.
     #[error("configuration error: {0}")]
@@ -83,7 +85,25 @@ pub enum FerrisError {
 impl FerrisError {
     /// A plan error at an optional position.
     pub fn plan(message: impl Into<String>, position: Option<Position>) -> FerrisError {
-        FerrisError::Plan { message: message.into(), position }
+        FerrisError::Plan {
+            message: message.into(),
+            position,
+            hint: None,
+        }
+    }
+
+    /// Adds a hint to a plan error (other errors are returned unchanged).
+    pub fn with_hint(self, text: impl Into<String>) -> FerrisError {
+        match self {
+            FerrisError::Plan {
+                message, position, ..
+            } => FerrisError::Plan {
+                message,
+                position,
+                hint: Some(text.into()),
+            },
+            other => other,
+        }
     }
 
     /// True for errors in the user's SQL (syntax or planning).
@@ -127,9 +147,14 @@ impl From<DecimalError> for EvalError {
     fn from(e: DecimalError) -> Self {
         match e {
             DecimalError::DivisionByZero => EvalError::DivisionByZero,
-            DecimalError::Overflow => EvalError::Overflow("decimal result needs more than 38 digits".into()),
+            DecimalError::Overflow => {
+                EvalError::Overflow("decimal result needs more than 38 digits".into())
+            }
             DecimalError::PrecisionExceeded { .. } => EvalError::Overflow(e.to_string()),
-            DecimalError::Invalid(_) => EvalError::Cast { value: e.to_string(), target: "DECIMAL".into() },
+            DecimalError::Invalid(_) => EvalError::Cast {
+                value: e.to_string(),
+                target: "DECIMAL".into(),
+            },
         }
     }
 }

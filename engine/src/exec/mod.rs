@@ -30,10 +30,10 @@ impl Pipeline {
 
     /// Runs one input row through the chain: `Ok(None)` if the filter dropped it.
     pub fn process_row(&self, row: &Row) -> Result<Option<Row>, EvalError> {
-        if let Some(f) = &self.filter {
-            if !f.keep(row)? {
-                return Ok(None);
-            }
+        if let Some(f) = &self.filter
+            && !f.keep(row)?
+        {
+            return Ok(None);
         }
         self.project.project(row).map(Some)
     }

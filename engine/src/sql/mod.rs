@@ -17,4 +17,6 @@ pub mod planner;
 pub use ast::{EmitMode, StatementKind, StreamingQuery, WindowKind, WindowSpec};
 pub use expr::Expr;
 pub use parser::parse_statements;
-pub use planner::{Catalog, InputField, OutputColumn, QueryPlan, StreamColumns, SystemColumn, plan};
+pub use planner::{
+    Catalog, InputField, OutputColumn, QueryPlan, StreamColumns, SystemColumn, plan,
+};
