@@ -9,7 +9,7 @@ mod value;
 
 pub use decimal::{Decimal, DecimalError};
 pub use types::DataType;
-pub use value::Value;
+pub use value::{Value, format_timestamp};
 
 /// One record, laid out as the plan that produced it says.
 pub type Row = Vec<Value>;
