@@ -1,0 +1,563 @@
+//! `ferris query`: one SQL statement over JSON-lines inputs, results as JSON lines.
+//!
+//! The inputs' columns are learnt from their first [`PEEK_RECORDS`] records (kept in memory and
+//! then replayed), the statement is planned against them, and the source input is streamed
+//! through decode -> filter/projection -> encode in batches. A record that fails to decode or
+//! evaluate is reported with its line number and skipped (DESIGN decision 8), unless
+//! [`QueryOptions::strict`] asks for the first such record to stop the run.
+
+use std::fmt;
+use std::io::Write;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use sqlparser::ast::{SetExpr, TableFactor};
+
+use crate::codec::json::{JsonDecoder, JsonEncoder, infer_columns};
+use crate::connector::file::{LineReader, is_stdio};
+use crate::connector::{LineSource, MemoryLines};
+use crate::error::{EvalError, FerrisError, Result};
+use crate::exec::Pipeline;
+use crate::sql::ast::StreamingQuery;
+use crate::sql::parser::parse_statements;
+use crate::sql::planner::{Catalog, StreamColumns, SystemColumn, plan};
+use crate::value::{Batch, Row, Value};
+
+/// How many records of each input are read ahead to learn its columns.
+pub const PEEK_RECORDS: usize = 1000;
+
+/// How a query runs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct QueryOptions {
+    /// Stop at the first record that fails to decode or evaluate, with
+    /// [`FerrisError::Record`]; output already written stays, the batch in progress is dropped.
+    pub strict: bool,
+    /// Records per batch through the operators.
+    pub batch_size: usize,
+}
+
+impl Default for QueryOptions {
+    fn default() -> Self {
+        QueryOptions {
+            strict: false,
+            batch_size: 1024,
+        }
+    }
+}
+
+/// One input record that was skipped, and why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RecordIssue {
+    /// The input stream's name.
+    pub stream: String,
+    /// The record's 1-based line number.
+    pub line: u64,
+    /// What went wrong (`malformed JSON: ...`, `division by zero`, ...).
+    pub message: String,
+}
+
+impl fmt::Display for RecordIssue {
+    /// `<stream>:<line>: <message>`, the form `ferris query` reports on stderr.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}:{}: {}", self.stream, self.line, self.message)
+    }
+}
+
+/// Counters of one run.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct QueryStats {
+    /// Records read from the source input (blank lines are not records).
+    pub records_in: u64,
+    /// Records written.
+    pub records_out: u64,
+    /// Records skipped because they are not valid JSON objects.
+    pub malformed: u64,
+    /// Records skipped because evaluating or encoding them failed.
+    pub eval_errors: u64,
+    /// Wall time of the whole run, planning included.
+    pub elapsed: Duration,
+}
+
+impl QueryStats {
+    /// Records skipped for any reason.
+    pub fn skipped(&self) -> u64 {
+        self.malformed + self.eval_errors
+    }
+}
+
+/// Everything a run produced, in memory.
+#[derive(Debug, Clone)]
+pub struct QueryOutcome {
+    /// The result records as JSON text, in input order.
+    pub output: Vec<String>,
+    /// The skipped records, in the order they were found.
+    pub issues: Vec<RecordIssue>,
+    /// The counters.
+    pub stats: QueryStats,
+}
+
+/// One named input file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InputSpec {
+    /// The stream name `FROM` refers to (matched case-insensitively).
+    pub name: String,
+    /// The JSON-lines file; `-` is stdin.
+    pub path: PathBuf,
+}
+
+impl InputSpec {
+    /// Parses `NAME=PATH` or `PATH`. Without a name, the stream is named after the file stem
+    /// (`data/trades.jsonl` -> `trades`), or `stdin` for `-`. `NAME` must be an identifier, so
+    /// a path that contains `=` can still be given alone.
+    pub fn parse(spec: &str) -> Result<InputSpec> {
+        if let Some((name, path)) = spec.split_once('=')
+            && is_identifier(name)
+        {
+            if path.is_empty() {
+                return Err(FerrisError::Config(format!("input '{spec}' has no path")));
+            }
+            return Ok(InputSpec {
+                name: name.to_string(),
+                path: PathBuf::from(path),
+            });
+        }
+        if spec.is_empty() {
+            return Err(FerrisError::Config("an input path is empty".into()));
+        }
+        let path = PathBuf::from(spec);
+        let name = if is_stdio(&path) {
+            "stdin".to_string()
+        } else {
+            match path.file_stem() {
+                Some(stem) => stem.to_string_lossy().into_owned(),
+                None => {
+                    return Err(FerrisError::Config(format!(
+                        "cannot name input '{spec}' after its file; write NAME={spec}"
+                    )));
+                }
+            }
+        };
+        Ok(InputSpec { name, path })
+    }
+}
+
+fn is_identifier(s: &str) -> bool {
+    let mut chars = s.chars();
+    chars
+        .next()
+        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
+}
+
+/// Runs one statement over in-memory inputs: `(stream name, whole JSON-lines text)`.
+pub fn run_query_on_lines(
+    sql: &str,
+    inputs: &[(&str, &str)],
+    opts: &QueryOptions,
+) -> Result<QueryOutcome> {
+    let statement = parse_one(sql)?;
+    let sources = inputs
+        .iter()
+        .map(|(name, text)| Input {
+            name: name.to_string(),
+            source: Box::new(MemoryLines::new(text)),
+        })
+        .collect();
+    let mut sink = MemorySink {
+        output: Vec::new(),
+        issues: Vec::new(),
+    };
+    let stats = execute(&statement, sources, opts, &mut sink)?;
+    Ok(QueryOutcome {
+        output: sink.output,
+        issues: sink.issues,
+        stats,
+    })
+}
+
+/// Runs one statement over files, writing JSON lines to `output` and one line per skipped
+/// record to `report` as it happens. Without inputs, stdin is read under the name the
+/// statement's `FROM` uses.
+pub fn run_query(
+    sql: &str,
+    inputs: &[InputSpec],
+    output: &mut dyn Write,
+    report: &mut dyn Write,
+    opts: &QueryOptions,
+) -> Result<QueryStats> {
+    let statement = parse_one(sql)?;
+    let stdin;
+    let inputs = if inputs.is_empty() {
+        let name = from_name(&statement).unwrap_or_else(|| "stdin".to_string());
+        stdin = [InputSpec {
+            name,
+            path: PathBuf::from("-"),
+        }];
+        &stdin[..]
+    } else {
+        inputs
+    };
+    let sources = inputs
+        .iter()
+        .map(|spec| {
+            let source = LineReader::open(&spec.path)?;
+            Ok(Input {
+                name: spec.name.clone(),
+                source: Box::new(source),
+            })
+        })
+        .collect::<Result<Vec<_>>>()?;
+    let mut sink = WriteSink { output, report };
+    let stats = execute(&statement, sources, opts, &mut sink)?;
+    sink.output.flush().map_err(write_error)?;
+    Ok(stats)
+}
+
+fn write_error(source: std::io::Error) -> FerrisError {
+    FerrisError::Io {
+        context: "cannot write output".into(),
+        source,
+    }
+}
+
+/// The one statement of `sql`.
+fn parse_one(sql: &str) -> Result<StreamingQuery> {
+    let mut statements = parse_statements(sql)?;
+    if statements.len() != 1 {
+        let got = match statements.len() {
+            0 => "none".to_string(),
+            n => n.to_string(),
+        };
+        let position = statements.get(1).map(|s| s.position);
+        return Err(FerrisError::plan(
+            format!(
+                "`ferris query` runs one statement, got {got} (write one SELECT or CREATE STREAM ... AS SELECT)"
+            ),
+            position,
+        ));
+    }
+    statements
+        .pop()
+        .ok_or_else(|| FerrisError::Internal("statement vanished".into()))
+}
+
+/// The stream named by the first `FROM` item, if the statement is a simple `SELECT`.
+fn from_name(statement: &StreamingQuery) -> Option<String> {
+    let SetExpr::Select(select) = statement.query.body.as_ref() else {
+        return None;
+    };
+    let TableFactor::Table { name, .. } = &select.from.first()?.relation else {
+        return None;
+    };
+    name.0.last()?.as_ident().map(|ident| ident.value.clone())
+}
+
+/// A named source of lines.
+struct Input<'a> {
+    name: String,
+    source: Box<dyn LineSource + 'a>,
+}
+
+/// Where results and issues go.
+trait Sink {
+    /// Complete result lines, each ending in `\n`.
+    fn records(&mut self, lines: &[u8]) -> Result<()>;
+    /// One skipped record.
+    fn issue(&mut self, issue: RecordIssue) -> Result<()>;
+}
+
+struct MemorySink {
+    output: Vec<String>,
+    issues: Vec<RecordIssue>,
+}
+
+impl Sink for MemorySink {
+    fn records(&mut self, lines: &[u8]) -> Result<()> {
+        let text = std::str::from_utf8(lines)
+            .map_err(|e| FerrisError::Internal(format!("encoder wrote invalid UTF-8: {e}")))?;
+        self.output.extend(text.lines().map(str::to_string));
+        Ok(())
+    }
+
+    fn issue(&mut self, issue: RecordIssue) -> Result<()> {
+        self.issues.push(issue);
+        Ok(())
+    }
+}
+
+struct WriteSink<'w> {
+    output: &'w mut dyn Write,
+    report: &'w mut dyn Write,
+}
+
+impl Sink for WriteSink<'_> {
+    fn records(&mut self, lines: &[u8]) -> Result<()> {
+        self.output.write_all(lines).map_err(write_error)
+    }
+
+    fn issue(&mut self, issue: RecordIssue) -> Result<()> {
+        writeln!(self.report, "{issue}").map_err(|source| FerrisError::Io {
+            context: "cannot write the report".into(),
+            source,
+        })
+    }
+}
+
+/// An input whose first records were read ahead to learn its columns; they are replayed first.
+struct Peeked<'a> {
+    name: String,
+    ahead: Vec<(u64, Vec<u8>)>,
+    next: usize,
+    rest: Box<dyn LineSource + 'a>,
+}
+
+impl<'a> Peeked<'a> {
+    fn new(input: Input<'a>) -> Result<Peeked<'a>> {
+        let Input { name, mut source } = input;
+        let mut ahead = Vec::new();
+        while ahead.len() < PEEK_RECORDS {
+            match source.next_line()? {
+                Some((line, bytes)) => ahead.push((line, bytes.to_vec())),
+                None => break,
+            }
+        }
+        Ok(Peeked {
+            name,
+            ahead,
+            next: 0,
+            rest: source,
+        })
+    }
+
+    fn columns(&self) -> StreamColumns {
+        let columns = infer_columns(self.ahead.iter().map(|(_, bytes)| bytes.as_slice()));
+        if columns.is_empty() {
+            StreamColumns::Open
+        } else {
+            StreamColumns::Known(columns)
+        }
+    }
+
+    fn next_record(&mut self) -> Result<Option<(u64, &[u8])>> {
+        if self.next < self.ahead.len() {
+            let (line, bytes) = &self.ahead[self.next];
+            self.next += 1;
+            return Ok(Some((*line, bytes.as_slice())));
+        }
+        if !self.ahead.is_empty() {
+            self.ahead = Vec::new();
+            self.next = 0;
+        }
+        self.rest.next_line()
+    }
+}
+
+/// The inputs' streams and their learnt columns.
+struct InputCatalog {
+    streams: Vec<(String, StreamColumns)>,
+}
+
+impl Catalog for InputCatalog {
+    fn stream_columns(&self, name: &str) -> Option<StreamColumns> {
+        self.streams
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, c)| c.clone())
+    }
+
+    fn stream_names(&self) -> Vec<String> {
+        self.streams.iter().map(|(n, _)| n.clone()).collect()
+    }
+}
+
+/// The loop both forms share: plan, then stream the source input through the pipeline.
+fn execute(
+    statement: &StreamingQuery,
+    inputs: Vec<Input<'_>>,
+    opts: &QueryOptions,
+    sink: &mut dyn Sink,
+) -> Result<QueryStats> {
+    let started = Instant::now();
+    let mut peeked = Vec::with_capacity(inputs.len());
+    for input in inputs {
+        if peeked
+            .iter()
+            .any(|p: &Peeked<'_>| p.name.eq_ignore_ascii_case(&input.name))
+        {
+            return Err(FerrisError::Config(format!(
+                "two inputs are named '{}'",
+                input.name
+            )));
+        }
+        peeked.push(Peeked::new(input)?);
+    }
+    let catalog = InputCatalog {
+        streams: peeked
+            .iter()
+            .map(|p| (p.name.clone(), p.columns()))
+            .collect(),
+    };
+    let plan = plan(statement, &catalog)?;
+    let source_index = peeked
+        .iter()
+        .position(|p| p.name.eq_ignore_ascii_case(&plan.source))
+        .ok_or_else(|| {
+            FerrisError::Internal(format!("planned source '{}' is not an input", plan.source))
+        })?;
+    let mut source = peeked.swap_remove(source_index);
+    drop(peeked);
+
+    let names: Vec<String> = plan.projection.iter().map(|c| c.name.clone()).collect();
+    let system = plan
+        .input
+        .iter()
+        .enumerate()
+        .filter_map(|(slot, f)| f.system.map(|s| (slot, s)))
+        .collect();
+    let mut run = Run {
+        stream: source.name.clone(),
+        topic: Value::String(Arc::from(source.name.as_str())),
+        system,
+        decoder: JsonDecoder::new(&plan.input),
+        pipeline: Pipeline::new(&plan),
+        encoder: JsonEncoder::new(&names),
+        strict: opts.strict,
+        batch: Batch::default(),
+        lines: Vec::new(),
+        spare: Vec::new(),
+        out: Batch::default(),
+        errors: Vec::new(),
+        buf: Vec::new(),
+        stats: QueryStats::default(),
+    };
+    let batch_size = opts.batch_size.max(1);
+    while let Some((line, bytes)) = source.next_record()? {
+        run.record(line, bytes, sink)?;
+        if run.batch.rows.len() >= batch_size {
+            run.flush(sink)?;
+        }
+    }
+    run.flush(sink)?;
+    run.stats.elapsed = started.elapsed();
+    Ok(run.stats)
+}
+
+/// The running state of one query.
+struct Run {
+    stream: String,
+    /// `_topic` for every record.
+    topic: Value,
+    /// Slots the connector fills.
+    system: Vec<(usize, SystemColumn)>,
+    decoder: JsonDecoder,
+    pipeline: Pipeline,
+    encoder: JsonEncoder,
+    strict: bool,
+    /// Decoded rows waiting for the operators, with their line numbers.
+    batch: Batch,
+    lines: Vec<u64>,
+    /// Row allocations to reuse.
+    spare: Vec<Row>,
+    out: Batch,
+    errors: Vec<(usize, EvalError)>,
+    /// Encoded output of one batch.
+    buf: Vec<u8>,
+    stats: QueryStats,
+}
+
+impl Run {
+    /// Decodes one record into the batch, or reports it.
+    fn record(&mut self, line: u64, bytes: &[u8], sink: &mut dyn Sink) -> Result<()> {
+        self.stats.records_in += 1;
+        let mut row = self.spare.pop().unwrap_or_default();
+        if let Err(e) = self.decoder.decode(bytes, &mut row) {
+            self.spare.push(row);
+            self.stats.malformed += 1;
+            return self.issue(line, e.to_string(), sink);
+        }
+        for &(slot, column) in &self.system {
+            row[slot] = match column {
+                SystemColumn::Offset => Value::BigInt(line as i64),
+                SystemColumn::Partition => Value::BigInt(0),
+                SystemColumn::Topic => self.topic.clone(),
+                SystemColumn::Timestamp | SystemColumn::Key => Value::Null,
+            };
+        }
+        self.batch.rows.push(row);
+        self.lines.push(line);
+        Ok(())
+    }
+
+    /// Runs the batch through the operators and writes its results.
+    fn flush(&mut self, sink: &mut dyn Sink) -> Result<()> {
+        if self.batch.rows.is_empty() {
+            return Ok(());
+        }
+        let errors = &mut self.errors;
+        self.pipeline
+            .process_batch(&self.batch, &mut self.out, |i, e| errors.push((i, e)));
+        let mut errors = std::mem::take(&mut self.errors);
+        for (i, e) in errors.drain(..) {
+            self.stats.eval_errors += 1;
+            self.issue(self.lines[i], e.to_string(), sink)?;
+        }
+        self.errors = errors;
+
+        self.buf.clear();
+        let mut out = std::mem::take(&mut self.out);
+        for (k, row) in out.rows.iter().enumerate() {
+            match self.encoder.encode(row, &mut self.buf) {
+                Ok(()) => {
+                    self.buf.push(b'\n');
+                    self.stats.records_out += 1;
+                }
+                Err(e) => {
+                    self.stats.eval_errors += 1;
+                    let line = self.line_of_output(k);
+                    self.issue(line, e.to_string(), sink)?;
+                }
+            }
+        }
+        out.rows.clear();
+        self.out = out;
+        sink.records(&self.buf)?;
+        self.spare.append(&mut self.batch.rows);
+        self.lines.clear();
+        Ok(())
+    }
+
+    /// The input line of the batch's `k`-th result (only on the rare encode-error path: the
+    /// stateless pipeline is run again row by row to find it).
+    fn line_of_output(&self, k: usize) -> u64 {
+        let mut produced = 0;
+        for (row, &line) in self.batch.rows.iter().zip(&self.lines) {
+            if let Ok(Some(_)) = self.pipeline.process_row(row) {
+                if produced == k {
+                    return line;
+                }
+                produced += 1;
+            }
+        }
+        0
+    }
+
+    fn issue(&mut self, line: u64, message: String, sink: &mut dyn Sink) -> Result<()> {
+        let stream = self.stream.clone();
+        if self.strict {
+            return Err(FerrisError::Record {
+                stream,
+                line,
+                message,
+            });
+        }
+        sink.issue(RecordIssue {
+            stream,
+            line,
+            message,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests;
