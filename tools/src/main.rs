@@ -1,1 +1,69 @@
-fn main() {}
+//! `ferris`: the FerrisStreams command line.
+//!
+//! Each subcommand lives in its own module and returns `anyhow::Result`; `main` turns errors
+//! into `error: ...` on stderr and the exit status (2 for errors in the user's SQL, 1 for the
+//! rest).
+
+mod generate;
+mod query;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use ferris_engine::FerrisError;
+
+const EXAMPLES: &str = "\
+Examples:
+  ferris gen trades --count 1000000 --output /tmp/trades.jsonl
+  ferris query --input /tmp/trades.jsonl \\
+      \"SELECT symbol, price * quantity AS notional FROM trades WHERE price * quantity > 100000\"
+  cat trades.jsonl | ferris query \"SELECT symbol, price FROM trades WHERE side = 'SELL'\"
+
+Exit status: 0 on success (records that fail are reported on stderr and skipped),
+1 on I/O errors or a rejected record with --strict, 2 when the SQL does not parse or plan.";
+
+/// FerrisStreams: streaming SQL over JSON records, with exact decimals for money.
+#[derive(Debug, Parser)]
+#[command(name = "ferris", version, after_help = EXAMPLES)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run one SQL statement over JSON-lines files (or stdin); print the results as JSON lines.
+    Query(query::QueryArgs),
+    /// Generate deterministic test data as JSON lines.
+    Gen(generate::GenArgs),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Query(args) => query::run(args),
+        Command::Gen(args) => generate::run(args),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) if is_broken_pipe(&e) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            match e.downcast_ref::<FerrisError>() {
+                Some(f) if f.is_sql_error() => ExitCode::from(2),
+                _ => ExitCode::from(1),
+            }
+        }
+    }
+}
+
+/// The reader of our output went away (`ferris query ... | head`): not an error worth a message.
+fn is_broken_pipe(e: &anyhow::Error) -> bool {
+    e.chain().any(|cause| {
+        let io = match cause.downcast_ref::<FerrisError>() {
+            Some(FerrisError::Io { source, .. }) => Some(source),
+            _ => cause.downcast_ref::<std::io::Error>(),
+        };
+        io.is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+    })
+}

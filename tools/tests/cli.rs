@@ -1,0 +1,460 @@
+//! Black-box tests of the `ferris` binary: exact stdout, stderr content, exit status.
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+const TRADES: &str = r#"{"symbol":"AAPL","price":187.25,"quantity":100,"side":"BUY"}
+{"symbol":"MSFT","price":415.50,"quantity":5,"side":"SELL"}
+{"symbol":"NVDA","price":875.40,"quantity":20,"side":"BUY"}
+{"symbol":"XOM","price":112.45,"quantity":300,"side":"SELL"}
+"#;
+
+const BIG_TRADES: &str =
+    "SELECT symbol, price * quantity AS notional FROM trades WHERE price * quantity > 10000";
+
+const BIG_TRADES_OUT: [&str; 3] = [
+    r#"{"symbol":"AAPL","notional":18725.00}"#,
+    r#"{"symbol":"NVDA","notional":17508.00}"#,
+    r#"{"symbol":"XOM","notional":33735.00}"#,
+];
+
+struct Output {
+    code: i32,
+    stdout: String,
+    stderr: String,
+}
+
+impl Output {
+    fn lines(&self) -> Vec<&str> {
+        self.stdout.lines().collect()
+    }
+}
+
+fn ferris(args: &[&str], stdin: Option<&str>) -> Output {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_ferris"))
+        .args(args)
+        .stdin(if stdin.is_some() {
+            Stdio::piped()
+        } else {
+            Stdio::null()
+        })
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("ferris starts");
+    if let Some(text) = stdin {
+        let mut pipe = child.stdin.take().expect("stdin is piped");
+        pipe.write_all(text.as_bytes()).expect("write stdin");
+    }
+    let out = child.wait_with_output().expect("ferris runs");
+    Output {
+        code: out.status.code().expect("exit status"),
+        stdout: String::from_utf8(out.stdout).expect("utf-8 stdout"),
+        stderr: String::from_utf8(out.stderr).expect("utf-8 stderr"),
+    }
+}
+
+/// A file under the temp dir with a name no other test (or test run) uses; removed on drop.
+struct TempFile(PathBuf);
+
+impl TempFile {
+    fn new(name: &str, contents: &str) -> TempFile {
+        static NEXT: AtomicUsize = AtomicUsize::new(0);
+        let n = NEXT.fetch_add(1, Ordering::Relaxed);
+        let dir = std::env::temp_dir().join(format!("ferris-cli-{}-{n}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("create the temp dir");
+        let path = dir.join(name);
+        std::fs::write(&path, contents).expect("write the temp file");
+        TempFile(path)
+    }
+
+    fn path(&self) -> &str {
+        self.0.to_str().expect("temp paths are UTF-8")
+    }
+}
+
+impl Drop for TempFile {
+    fn drop(&mut self) {
+        if let Some(dir) = self.0.parent() {
+            let _ = std::fs::remove_dir_all(dir);
+        }
+    }
+}
+
+#[test]
+fn query_filters_and_projects() {
+    let input = TempFile::new("trades.jsonl", TRADES);
+    let out = ferris(&["query", "--input", input.path(), BIG_TRADES], None);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert_eq!(out.lines(), BIG_TRADES_OUT);
+    assert!(
+        out.stderr.contains(
+            "ferris query: 4 records in, 3 out, 0 skipped (0 malformed, 0 evaluation errors) in "
+        ),
+        "{}",
+        out.stderr
+    );
+    assert!(out.stderr.ends_with("records/s)\n"), "{}", out.stderr);
+}
+
+#[test]
+fn query_with_a_named_input_and_create_stream() {
+    let input = TempFile::new("data.jsonl", TRADES);
+    let spec = format!("trades={}", input.path());
+    let sql = "CREATE STREAM sells AS SELECT symbol AS sym, side FROM trades WHERE side = 'SELL'";
+    let out = ferris(&["query", "-i", &spec, sql], None);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert_eq!(
+        out.lines(),
+        [
+            r#"{"sym":"MSFT","side":"SELL"}"#,
+            r#"{"sym":"XOM","side":"SELL"}"#
+        ]
+    );
+}
+
+#[test]
+fn query_reads_stdin_under_the_from_name() {
+    let out = ferris(&["query", BIG_TRADES], Some(TRADES));
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert_eq!(out.lines(), BIG_TRADES_OUT);
+
+    let out = ferris(
+        &[
+            "query",
+            "--input",
+            "-",
+            "SELECT symbol FROM stdin WHERE quantity = 5",
+        ],
+        Some(TRADES),
+    );
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert_eq!(out.lines(), [r#"{"symbol":"MSFT"}"#]);
+}
+
+#[test]
+fn query_writes_the_output_file() {
+    let input = TempFile::new("trades.jsonl", TRADES);
+    let output = TempFile::new("out.jsonl", "old contents\n");
+    let out = ferris(
+        &[
+            "query",
+            "--input",
+            input.path(),
+            "--output",
+            output.path(),
+            BIG_TRADES,
+        ],
+        None,
+    );
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert_eq!(out.stdout, "");
+    let written = std::fs::read_to_string(&output.0).unwrap();
+    assert_eq!(written, format!("{}\n", BIG_TRADES_OUT.join("\n")));
+    assert!(out.stderr.contains("4 records in, 3 out"), "{}", out.stderr);
+}
+
+#[test]
+fn malformed_lines_are_reported_and_skipped() {
+    let text = concat!(
+        r#"{"symbol":"AAPL","price":187.25,"quantity":100,"side":"BUY"}"#,
+        "\n{\"symbol\": oops\n\n[1,2,3]\n",
+        r#"{"symbol":"XOM","price":112.45,"quantity":300,"side":"SELL"}"#,
+        "\n",
+    );
+    let input = TempFile::new("trades.jsonl", text);
+    let out = ferris(&["query", "--input", input.path(), BIG_TRADES], None);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert_eq!(out.lines(), [BIG_TRADES_OUT[0], BIG_TRADES_OUT[2]]);
+    assert!(
+        out.stderr.contains("trades:2: malformed JSON: "),
+        "{}",
+        out.stderr
+    );
+    assert!(
+        out.stderr.contains("column"),
+        "serde_json's position: {}",
+        out.stderr
+    );
+    assert!(
+        out.stderr.contains("trades:4: not a record: "),
+        "{}",
+        out.stderr
+    );
+    assert!(
+        out.stderr
+            .contains("4 records in, 2 out, 2 skipped (2 malformed, 0 evaluation errors)"),
+        "{}",
+        out.stderr
+    );
+}
+
+#[test]
+fn evaluation_errors_are_reported_with_their_line() {
+    let text = concat!(
+        r#"{"symbol":"AAPL","price":187.25}"#,
+        "\n",
+        r#"{"symbol":"BAD","price":"abc"}"#,
+        "\n",
+        r#"{"symbol":"NVDA","price":875.40}"#,
+        "\n",
+    );
+    let input = TempFile::new("trades.jsonl", text);
+    let out = ferris(
+        &[
+            "query",
+            "--input",
+            input.path(),
+            "SELECT symbol, price * 2 AS twice FROM trades",
+        ],
+        None,
+    );
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert_eq!(
+        out.lines(),
+        [
+            r#"{"symbol":"AAPL","twice":374.50}"#,
+            r#"{"symbol":"NVDA","twice":1750.80}"#
+        ]
+    );
+    let reported: Vec<&str> = out
+        .stderr
+        .lines()
+        .filter(|l| l.starts_with("trades:"))
+        .collect();
+    assert_eq!(reported.len(), 1, "{}", out.stderr);
+    assert!(reported[0].starts_with("trades:2: "), "{}", out.stderr);
+    assert!(
+        out.stderr
+            .contains("3 records in, 2 out, 1 skipped (0 malformed, 1 evaluation errors)"),
+        "{}",
+        out.stderr
+    );
+}
+
+#[test]
+fn an_unknown_column_is_a_sql_error() {
+    let input = TempFile::new("trades.jsonl", TRADES);
+    let out = ferris(
+        &[
+            "query",
+            "--input",
+            input.path(),
+            "SELECT symbol, volume FROM trades",
+        ],
+        None,
+    );
+    assert_eq!(out.code, 2, "{}", out.stderr);
+    assert_eq!(out.stdout, "");
+    assert!(out.stderr.starts_with("error: "), "{}", out.stderr);
+    assert!(out.stderr.contains("volume"), "{}", out.stderr);
+}
+
+#[test]
+fn an_unknown_function_is_a_sql_error() {
+    let input = TempFile::new("trades.jsonl", TRADES);
+    let out = ferris(
+        &[
+            "query",
+            "--input",
+            input.path(),
+            "SELECT frobnicate(price) FROM trades",
+        ],
+        None,
+    );
+    assert_eq!(out.code, 2, "{}", out.stderr);
+    assert!(out.stderr.starts_with("error: "), "{}", out.stderr);
+    assert!(
+        out.stderr.to_lowercase().contains("frobnicate"),
+        "{}",
+        out.stderr
+    );
+}
+
+#[test]
+fn a_syntax_error_names_its_position() {
+    let input = TempFile::new("trades.jsonl", TRADES);
+    let sql = "SELECT symbol FROM trades WHERE price > > 1";
+    let out = ferris(&["query", "--input", input.path(), sql], None);
+    assert_eq!(out.code, 2, "{}", out.stderr);
+    assert!(
+        out.stderr.starts_with("error: SQL syntax error: "),
+        "{}",
+        out.stderr
+    );
+    assert!(out.stderr.contains("line 1, column 41"), "{}", out.stderr);
+}
+
+#[test]
+fn a_syntax_error_at_the_end_names_its_position() {
+    let input = TempFile::new("trades.jsonl", TRADES);
+    let out = ferris(
+        &[
+            "query",
+            "--input",
+            input.path(),
+            "SELECT symbol FROM trades WHERE",
+        ],
+        None,
+    );
+    assert_eq!(out.code, 2, "{}", out.stderr);
+    assert!(
+        out.stderr.starts_with("error: SQL syntax error: "),
+        "{}",
+        out.stderr
+    );
+    assert!(out.stderr.contains("line 1, column "), "{}", out.stderr);
+}
+
+#[test]
+fn two_statements_are_refused() {
+    let input = TempFile::new("trades.jsonl", TRADES);
+    let sql = "SELECT symbol FROM trades; SELECT price FROM trades";
+    let out = ferris(&["query", "--input", input.path(), sql], None);
+    assert_eq!(out.code, 2, "{}", out.stderr);
+    assert!(
+        out.stderr.contains("one statement, got 2"),
+        "{}",
+        out.stderr
+    );
+}
+
+#[test]
+fn an_empty_input_gives_no_output() {
+    let input = TempFile::new("trades.jsonl", "");
+    let out = ferris(
+        &[
+            "query",
+            "--input",
+            input.path(),
+            "SELECT symbol FROM trades",
+        ],
+        None,
+    );
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert_eq!(out.stdout, "");
+    assert!(
+        out.stderr.contains("0 records in, 0 out, 0 skipped"),
+        "{}",
+        out.stderr
+    );
+}
+
+#[test]
+fn a_missing_input_file_is_exit_1() {
+    let out = ferris(
+        &[
+            "query",
+            "--input",
+            "/nonexistent/trades.jsonl",
+            "SELECT symbol FROM trades",
+        ],
+        None,
+    );
+    assert_eq!(out.code, 1, "{}", out.stderr);
+    assert!(
+        out.stderr.contains("/nonexistent/trades.jsonl"),
+        "{}",
+        out.stderr
+    );
+}
+
+#[test]
+fn strict_stops_at_a_malformed_line() {
+    let input = TempFile::new("trades.jsonl", &format!("{TRADES}{{broken\n"));
+    let out = ferris(
+        &[
+            "query",
+            "--strict",
+            "--input",
+            input.path(),
+            "SELECT symbol FROM trades",
+        ],
+        None,
+    );
+    assert_eq!(out.code, 1, "{}", out.stderr);
+    assert!(
+        out.stderr.starts_with("error: trades:5: malformed JSON: "),
+        "{}",
+        out.stderr
+    );
+}
+
+#[test]
+fn gen_trades_is_deterministic() {
+    let args = ["gen", "trades", "--count", "5", "--seed", "1"];
+    let first = ferris(&args, None);
+    let second = ferris(&args, None);
+    assert_eq!(first.code, 0, "{}", first.stderr);
+    assert_eq!(first.stdout, second.stdout);
+    assert_eq!(first.lines().len(), 5);
+    for line in first.lines() {
+        let value: serde_json::Value = serde_json::from_str(line).unwrap();
+        let object = value.as_object().unwrap();
+        let mut keys: Vec<&str> = object.keys().map(String::as_str).collect();
+        keys.sort_unstable();
+        assert_eq!(
+            keys,
+            ["account", "price", "quantity", "side", "symbol", "ts"],
+            "{line}"
+        );
+        let price = line
+            .split("\"price\":")
+            .nth(1)
+            .unwrap()
+            .split(',')
+            .next()
+            .unwrap();
+        assert_eq!(
+            price.split_once('.').map(|(_, cents)| cents.len()),
+            Some(2),
+            "{line}"
+        );
+    }
+    let other_seed = ferris(&["gen", "trades", "--count", "5", "--seed", "2"], None);
+    assert_ne!(first.stdout, other_seed.stdout);
+}
+
+#[test]
+fn generated_trades_run_through_a_query() {
+    let output = TempFile::new("gen.jsonl", "");
+    let generated = ferris(
+        &[
+            "gen",
+            "trades",
+            "--count",
+            "2000",
+            "--output",
+            output.path(),
+        ],
+        None,
+    );
+    assert_eq!(generated.code, 0, "{}", generated.stderr);
+    let spec = format!("trades={}", output.path());
+    let out = ferris(
+        &[
+            "query",
+            "--input",
+            &spec,
+            "SELECT symbol, price FROM trades WHERE quantity > 0",
+        ],
+        None,
+    );
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert_eq!(out.lines().len(), 2000);
+    assert!(
+        out.stderr.contains("2000 records in, 2000 out, 0 skipped"),
+        "{}",
+        out.stderr
+    );
+}
+
+#[test]
+fn help_lists_the_subcommands() {
+    let out = ferris(&["--help"], None);
+    assert_eq!(out.code, 0);
+    assert!(out.stdout.contains("query"), "{}", out.stdout);
+    assert!(out.stdout.contains("gen"), "{}", out.stdout);
+}
