@@ -3,6 +3,7 @@
 use std::io::{self, LineWriter};
 use std::path::{Path, PathBuf};
 
+use anyhow::Context;
 use clap::Args;
 use ferris_engine::connector::file::create_output;
 use ferris_engine::job::{InputSpec, QueryOptions, QueryStats, run_query};
@@ -29,9 +30,23 @@ pub struct QueryArgs {
           value_parser = parse_batch_size)]
     batch_size: usize,
 
-    /// The statement: `SELECT ... FROM stream ...` or `CREATE STREAM name AS SELECT ...`.
-    #[arg(value_name = "SQL")]
-    sql: String,
+    /// Read the statement from PATH instead of the command line.
+    #[arg(
+        short = 'f',
+        long = "file",
+        value_name = "PATH",
+        conflicts_with = "sql"
+    )]
+    sql_file: Option<PathBuf>,
+
+    /// The statement: `SELECT ... FROM stream ...` or `CREATE STREAM name AS SELECT ...`
+    /// (it may start with a `--` comment).
+    #[arg(
+        value_name = "SQL",
+        allow_hyphen_values = true,
+        required_unless_present = "sql_file"
+    )]
+    sql: Option<String>,
 }
 
 fn parse_input(spec: &str) -> Result<InputSpec, String> {
@@ -46,6 +61,12 @@ fn parse_batch_size(text: &str) -> Result<usize, String> {
 }
 
 pub fn run(args: QueryArgs) -> anyhow::Result<()> {
+    let sql = match (args.sql, &args.sql_file) {
+        (Some(sql), _) => sql,
+        (None, Some(path)) => std::fs::read_to_string(path)
+            .with_context(|| format!("cannot read {}", path.display()))?,
+        (None, None) => anyhow::bail!("no SQL statement given"),
+    };
     let opts = QueryOptions {
         strict: args.strict,
         batch_size: args.batch_size,
@@ -54,7 +75,7 @@ pub fn run(args: QueryArgs) -> anyhow::Result<()> {
     let mut output = create_output(Path::new(&output_path))?;
     // One write per reported record, as it happens.
     let mut report = LineWriter::new(io::stderr().lock());
-    let stats = run_query(&args.sql, &args.inputs, &mut output, &mut report, &opts)?;
+    let stats = run_query(&sql, &args.inputs, &mut output, &mut report, &opts)?;
     drop(report);
     eprintln!("ferris query: {}", summary(&stats));
     Ok(())

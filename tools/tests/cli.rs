@@ -458,3 +458,30 @@ fn help_lists_the_subcommands() {
     assert!(out.stdout.contains("query"), "{}", out.stdout);
     assert!(out.stdout.contains("gen"), "{}", out.stdout);
 }
+
+fn example(name: &str) -> String {
+    format!("{}/../examples/{name}", env!("CARGO_MANIFEST_DIR"))
+}
+
+#[test]
+fn the_readme_demo_runs() {
+    let (input, sql_file) = (example("trades.jsonl"), example("big_trades.sql"));
+    let sql = std::fs::read_to_string(&sql_file).expect("the example SQL");
+    // As `"$(cat examples/big_trades.sql)"`: the SQL starts with a `--` comment.
+    let inline = ferris(&["query", "--input", &input, &sql], None);
+    let from_file = ferris(&["query", "--input", &input, "--file", &sql_file], None);
+    for out in [&inline, &from_file] {
+        assert_eq!(out.code, 0, "{}", out.stderr);
+        assert_eq!(out.lines().len(), 10, "{}", out.stdout);
+        assert_eq!(
+            out.lines()[0],
+            r#"{"symbol":"NVDA","side":"BUY","price":875.40,"quantity":120,"notional":105048.00,"account":"ACC-0042","pnl":310.75}"#
+        );
+        assert!(
+            out.stderr.contains("20 records in, 10 out, 0 skipped"),
+            "{}",
+            out.stderr
+        );
+    }
+    assert_eq!(inline.stdout, from_file.stdout);
+}
