@@ -15,7 +15,6 @@
 
 use sqlparser::ast::{DateTimeField, Expr as SqlExpr, Value as SqlValue};
 use sqlparser::dialect::GenericDialect;
-use sqlparser::keywords::Keyword;
 use sqlparser::parser::{Parser, ParserError};
 use sqlparser::tokenizer::{Location, Token, TokenWithSpan, Tokenizer};
 
@@ -207,9 +206,8 @@ fn parse_create_head(tokens: &[TokenWithSpan], start: usize) -> Result<CreateHea
     };
     let name_at = skip_trivia(tokens, kind_at + 1);
     let name = match tokens.get(name_at).map(|t| &t.token) {
-        Some(Token::Word(w)) if w.quote_style.is_some() || w.keyword == Keyword::NoKeyword => {
-            w.value.clone()
-        }
+        // Any word: `out` or `copy` are SQL keywords but fine stream names.
+        Some(Token::Word(w)) => w.value.clone(),
         _ => {
             let t = tokens.get(name_at);
             return Err(syntax_error(
@@ -698,10 +696,11 @@ mod tests {
 
     #[test]
     fn several_statements_and_semicolons_in_strings() {
-        let v = parse_statements("SELECT 'a;b' AS x FROM t; ; CREATE TABLE t2 AS SELECT * FROM t;")
-            .unwrap();
+        let v =
+            parse_statements("SELECT 'a;b' AS x FROM t; ; CREATE TABLE out AS SELECT * FROM t;")
+                .unwrap();
         assert_eq!(v.len(), 2);
-        assert_eq!(v[1].create, Some((StatementKind::Table, "t2".to_string())));
+        assert_eq!(v[1].create, Some((StatementKind::Table, "out".to_string())));
         assert_eq!(v[1].position.line, 1);
     }
 

@@ -737,16 +737,17 @@ impl Planner {
 
     fn function(&mut self, f: &sql::Function) -> Result<Expr> {
         let at = pos_of(f.name.span());
-        let name = match f.name.0.as_slice() {
-            [part] => part.as_ident().map(|i| i.value.to_ascii_uppercase()),
+        let written = match f.name.0.as_slice() {
+            [part] => part.as_ident().map(|i| i.value.clone()),
             _ => None,
         };
-        let Some(name) = name else {
+        let Some(written) = written else {
             return Err(FerrisError::plan(
                 format!("unknown function '{}'", f.name),
                 at,
             ));
         };
+        let name = written.to_ascii_uppercase();
         if functions::is_aggregate(&name) {
             return Err(stateful(&format!("aggregate function {name}"), at));
         }
@@ -832,6 +833,10 @@ impl Planner {
                     path,
                 })
             }
+            _ if functions::lookup(&name).is_none() => Err(FerrisError::plan(
+                format!("unknown function '{written}'"),
+                at,
+            )),
             _ => {
                 let args = raw_args
                     .iter()

@@ -120,7 +120,7 @@ fn errors_name_the_problem_and_place() {
     );
     assert_eq!(
         err("SELECT foo(price) FROM trades"),
-        "unknown function 'FOO' at line 1, column 8"
+        "unknown function 'foo' at line 1, column 8"
     );
     assert_eq!(
         err("SELECT ROUND(price, 1, 2) FROM trades"),
