@@ -40,12 +40,12 @@ fn malformed(message: impl fmt::Display) -> CodecError {
 
 /// Decodes JSON objects into rows laid out by a plan's [`InputField`]s.
 ///
-/// Built once per plan: the payload field names are sorted once so that each key of a record
-/// is found by binary search, never by hashing a `String`.
+/// Built once per plan: the payload field names are indexed once (see [`FieldIndex`]) so that
+/// each key of a record is found without hashing or allocating.
 #[derive(Debug, Clone)]
 pub struct JsonDecoder {
-    /// Payload field names, sorted, with the row slot each one fills.
-    by_name: Vec<(Box<str>, usize)>,
+    /// Payload field names and the row slots they fill.
+    fields: FieldIndex,
     /// Every payload slot, reset to `NULL` before each record.
     payload_slots: Vec<usize>,
     /// The row width (payload and system slots).
@@ -56,17 +56,15 @@ impl JsonDecoder {
     /// A decoder filling the payload slots of `fields` (slots with `system: Some(_)` are left
     /// to the connector).
     pub fn new(fields: &[InputField]) -> JsonDecoder {
-        let mut by_name: Vec<(Box<str>, usize)> = fields
+        let payload: Vec<(usize, &str)> = fields
             .iter()
             .enumerate()
             .filter(|(_, f)| f.system.is_none())
-            .map(|(slot, f)| (Box::from(f.name.as_str()), slot))
+            .map(|(slot, f)| (slot, f.name.as_str()))
             .collect();
-        by_name.sort();
-        let payload_slots = by_name.iter().map(|(_, slot)| *slot).collect();
         JsonDecoder {
-            by_name,
-            payload_slots,
+            fields: FieldIndex::new(&payload),
+            payload_slots: payload.iter().map(|(slot, _)| *slot).collect(),
             width: fields.len(),
         }
     }
@@ -78,12 +76,20 @@ impl JsonDecoder {
         for &slot in &self.payload_slots {
             row[slot] = Value::Null;
         }
+        // Validating the whole line at once is cheaper than serde_json checking every string
+        // and raw value on its own.
+        let text = std::str::from_utf8(bytes).map_err(|e| {
+            malformed(format!(
+                "invalid UTF-8 at line 1 column {}",
+                e.valid_up_to() + 1
+            ))
+        })?;
         if first_byte(bytes) != Some(b'{') {
             return Err(not_an_object(bytes));
         }
-        let mut de = serde_json::Deserializer::from_slice(bytes);
+        let mut de = serde_json::Deserializer::from_str(text);
         de.deserialize_map(RowVisitor {
-            by_name: &self.by_name,
+            fields: &self.fields,
             row,
         })
         .and_then(|()| de.end())
@@ -115,15 +121,47 @@ fn not_an_object(bytes: &[u8]) -> CodecError {
     CodecError::NotARecord(format!("expected a JSON object, found {what}"))
 }
 
-/// Index into `by_name` of the first entry called `key`.
-fn lookup(by_name: &[(Box<str>, usize)], key: &str) -> Option<usize> {
-    let i = by_name.partition_point(|(name, _)| &**name < key);
-    (by_name.get(i)?.0.as_ref() == key).then_some(i)
+/// The decoder's name lookup: payload names grouped by byte length, so that a key is compared
+/// with the few wanted names of its own length (usually none or one), never hashed.
+#[derive(Debug, Clone)]
+struct FieldIndex {
+    /// Unique names, each with every slot it fills (a name may fill several).
+    names: Vec<(Box<str>, Vec<usize>)>,
+    /// `by_len[n]`: indices into `names` of the names `n` bytes long.
+    by_len: Vec<Vec<usize>>,
+}
+
+impl FieldIndex {
+    fn new(payload: &[(usize, &str)]) -> FieldIndex {
+        let mut names: Vec<(Box<str>, Vec<usize>)> = Vec::new();
+        for &(slot, name) in payload {
+            match names.iter_mut().find(|(n, _)| &**n == name) {
+                Some((_, slots)) => slots.push(slot),
+                None => names.push((Box::from(name), vec![slot])),
+            }
+        }
+        let longest = names.iter().map(|(n, _)| n.len()).max().unwrap_or(0);
+        let mut by_len = vec![Vec::new(); longest + 1];
+        for (i, (name, _)) in names.iter().enumerate() {
+            by_len[name.len()].push(i);
+        }
+        FieldIndex { names, by_len }
+    }
+
+    /// The slots of `key`, if it is wanted.
+    fn find(&self, key: &str) -> Option<&[usize]> {
+        self.by_len
+            .get(key.len())?
+            .iter()
+            .map(|&i| &self.names[i])
+            .find(|(name, _)| name.as_bytes() == key.as_bytes())
+            .map(|(_, slots)| slots.as_slice())
+    }
 }
 
 /// Walks the top-level object, filling the slots of wanted keys.
 struct RowVisitor<'a> {
-    by_name: &'a [(Box<str>, usize)],
+    fields: &'a FieldIndex,
     row: &'a mut [Value],
 }
 
@@ -136,18 +174,19 @@ impl<'de> Visitor<'de> for RowVisitor<'_> {
 
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
         while let Some(found) = map.next_key_seed(KeyLookup {
-            by_name: self.by_name,
+            fields: self.fields,
         })? {
-            let Some(first) = found else {
+            let Some(slots) = found else {
                 map.next_value::<IgnoredAny>()?;
                 continue;
             };
             let raw: &'de RawValue = map.next_value()?;
             let value = convert_raw(raw.get()).map_err(de::Error::custom)?;
-            // Several slots may share a name; they all get the value.
-            let name = &self.by_name[first].0;
-            for (_, slot) in self.by_name[first..].iter().take_while(|(n, _)| n == name) {
-                self.row[*slot] = value.clone();
+            if let [rest @ .., last] = slots {
+                for &slot in rest {
+                    self.row[slot] = value.clone();
+                }
+                self.row[*last] = value;
             }
         }
         Ok(())
@@ -156,26 +195,26 @@ impl<'de> Visitor<'de> for RowVisitor<'_> {
 
 /// Reads one object key and looks it up, without allocating for unescaped keys.
 struct KeyLookup<'a> {
-    by_name: &'a [(Box<str>, usize)],
+    fields: &'a FieldIndex,
 }
 
-impl<'de> DeserializeSeed<'de> for KeyLookup<'_> {
-    type Value = Option<usize>;
+impl<'de, 'a> DeserializeSeed<'de> for KeyLookup<'a> {
+    type Value = Option<&'a [usize]>;
 
-    fn deserialize<D: de::Deserializer<'de>>(self, d: D) -> Result<Option<usize>, D::Error> {
+    fn deserialize<D: de::Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
         d.deserialize_str(self)
     }
 }
 
-impl<'de> Visitor<'de> for KeyLookup<'_> {
-    type Value = Option<usize>;
+impl<'de, 'a> Visitor<'de> for KeyLookup<'a> {
+    type Value = Option<&'a [usize]>;
 
     fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("an object key")
     }
 
-    fn visit_str<E: de::Error>(self, key: &str) -> Result<Option<usize>, E> {
-        Ok(lookup(self.by_name, key))
+    fn visit_str<E: de::Error>(self, key: &str) -> Result<Self::Value, E> {
+        Ok(self.fields.find(key))
     }
 }
 

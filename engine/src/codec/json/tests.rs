@@ -369,3 +369,17 @@ fn json_value_rejects_invalid_documents() {
         );
     }
 }
+
+#[test]
+fn invalid_utf8_is_malformed_with_its_column() {
+    let mut decoder = JsonDecoder::new(&fields(&["a"]));
+    let mut row = Row::new();
+    let err = decoder.decode(b"{\"a\":\"\xff\"}", &mut row).unwrap_err();
+    assert_eq!(
+        err,
+        CodecError::Malformed {
+            format: "JSON",
+            message: "invalid UTF-8 at line 1 column 7".into()
+        }
+    );
+}
