@@ -28,3 +28,15 @@ done
 if ! command -v cc >/dev/null 2>&1; then
     apt-get update -q && apt-get install -y -q build-essential
 fi
+# Topology detection links the system hwloc 2.x (hwlocality-sys finds it with pkg-config; it
+# needs libudev's headers too); `hwloc` brings lstopo to compare with `ferris topology detect`.
+if command -v dpkg >/dev/null 2>&1; then
+    missing=()
+    for pkg in libhwloc-dev libudev-dev pkg-config hwloc; do
+        dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg")
+    done
+    if [ "${#missing[@]}" -gt 0 ]; then
+        echo "setup: installing ${missing[*]}" >&2
+        apt-get update -q && apt-get install -y -q "${missing[@]}"
+    fi
+fi
