@@ -4,7 +4,7 @@
 //! builds that list from the topology's cores (first PU of each core, or every PU with SMT)
 //! after `[layout]`'s exclusions and reservation, or takes the file's `[[shards]]` as they are.
 
-use std::fmt;
+use std::fmt::{self, Write as _};
 
 use crate::{Topology, TopologyError};
 
@@ -176,6 +176,37 @@ impl Topology {
     }
 }
 
+impl Topology {
+    /// The layout as a table, one line per shard, then the reserved core if any:
+    /// `shard 0 -> cpu 0 (core 0, package 0, numa node 0)`.
+    pub fn layout_table(&self, layout: &ShardLayout) -> String {
+        let mut out = String::new();
+        for s in &layout.shards {
+            let _ = match self.core_of_cpu(s.core) {
+                Some(c) => writeln!(
+                    out,
+                    "shard {} -> cpu {} (core {}, package {}, numa node {})",
+                    s.id, s.core, c.id, c.package, c.numa_node
+                ),
+                None => writeln!(out, "shard {} -> cpu {}", s.id, s.core),
+            };
+        }
+        if let Some(core) = layout
+            .reserved
+            .first()
+            .and_then(|&cpu| self.core_of_cpu(cpu))
+        {
+            let _ = writeln!(
+                out,
+                "reserved for librdkafka: core {} (cpus {})",
+                core.id,
+                crate::file::join(&layout.reserved)
+            );
+        }
+        out
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -331,6 +362,13 @@ mod tests {
         let l = t.plan_layout().unwrap();
         assert_eq!(cpus_of(&l), vec![0, 2, 4]);
         assert_eq!(l.reserved, vec![3, 7]);
+        assert_eq!(
+            t.layout_table(&l),
+            "shard 0 -> cpu 0 (core 0, package 0, numa node 0)\n\
+             shard 1 -> cpu 2 (core 2, package 1, numa node 1)\n\
+             shard 2 -> cpu 4 (core 0, package 0, numa node 0)\n\
+             reserved for librdkafka: core 3 (cpus 3, 7)\n"
+        );
     }
 
     #[test]
