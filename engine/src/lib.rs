@@ -9,7 +9,11 @@
 //! - [`exec`]: operators, one per file (filter, projection).
 //! - [`codec`]: record formats (JSON, with exact decimals).
 //! - [`connector`]: where records come from and go to (JSON-lines files and stdio).
-//! - [`job`]: running a planned query end to end (`ferris query`).
+//! - [`job`]: running planned queries end to end (`ferris query` over files, `ferris run` over
+//!   Kafka).
+//! - [`shard`]: thread-per-core shards (glommio executors pinned to cores), the per-shard
+//!   Kafka loop and the at-least-once offset bookkeeping.
+//! - [`metrics`]: per-shard counters, Prometheus text and the `/metrics` endpoint.
 //!
 //! A record flows: connector -> codec (decode into a [`value::Row`] laid out by the plan) ->
 //! operators over a [`value::Batch`] -> codec (encode) -> connector. Names are resolved once, at
@@ -20,6 +24,8 @@ pub mod connector;
 pub mod error;
 pub mod exec;
 pub mod job;
+pub mod metrics;
+pub mod shard;
 pub mod sql;
 pub mod value;
 

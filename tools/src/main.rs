@@ -6,6 +6,7 @@
 
 mod generate;
 mod query;
+mod run;
 mod topology;
 
 use std::process::ExitCode;
@@ -19,6 +20,7 @@ Examples:
   ferris query --input /tmp/trades.jsonl \\
       \"SELECT symbol, price * quantity AS notional FROM trades WHERE price * quantity > 100000\"
   cat trades.jsonl | ferris query \"SELECT symbol, price FROM trades WHERE side = 'SELL'\"
+  ferris run --brokers 127.0.0.1:9092 --metrics-addr 127.0.0.1:9100 examples/big_trades_kafka.sql
 
 Exit status: 0 on success (records that fail are reported on stderr and skipped),
 1 on I/O errors or a rejected record with --strict, 2 when the SQL does not parse or plan.";
@@ -35,6 +37,8 @@ struct Cli {
 enum Command {
     /// Run one SQL statement over JSON-lines files (or stdin); print the results as JSON lines.
     Query(query::QueryArgs),
+    /// Run an application's CREATE STREAM jobs over Kafka until SIGINT/SIGTERM.
+    Run(run::RunArgs),
     /// Generate deterministic test data as JSON lines.
     Gen(generate::GenArgs),
     /// Detect this machine's cores into a topology file, or show what a topology file plans.
@@ -45,6 +49,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Query(args) => query::run(args),
+        Command::Run(args) => run::run(args),
         Command::Gen(args) => generate::run(args),
         // Exits 2 on an invalid topology file, so it reports its own errors.
         Command::Topology(args) => return topology::main(args),

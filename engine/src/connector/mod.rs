@@ -7,6 +7,7 @@
 //! bytes borrow the source's buffer, so reading allocates nothing per record.
 
 pub mod file;
+pub mod kafka;
 
 use crate::error::Result;
 

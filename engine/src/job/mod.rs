@@ -2,8 +2,13 @@
 //!
 //! - [`query`]: `ferris query` — one statement over JSON-lines files or in-memory text, bad
 //!   records reported with their line numbers and skipped.
+//! - [`app`]: application files for `ferris run`: `CREATE STREAM` statements and their `WITH`
+//!   properties become Kafka jobs.
+//! - [`run`]: `ferris run` — every job on every shard until stopped.
 
+pub mod app;
 pub mod query;
+pub mod run;
 
 pub use query::{
     InputSpec, QueryOptions, QueryOutcome, QueryStats, RecordIssue, run_query, run_query_on_lines,

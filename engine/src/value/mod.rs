@@ -5,11 +5,11 @@
 
 pub mod decimal;
 mod types;
-mod value;
+mod scalar;
 
 pub use decimal::{Decimal, DecimalError};
 pub use types::DataType;
-pub use value::{Value, format_timestamp};
+pub use scalar::{Value, format_timestamp};
 
 /// One record, laid out as the plan that produced it says.
 pub type Row = Vec<Value>;

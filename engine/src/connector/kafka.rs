@@ -1,0 +1,219 @@
+//! Kafka through librdkafka (`rdkafka`'s `BaseConsumer` / `BaseProducer`, polled without
+//! blocking from the shard that owns them; DESIGN decision 3).
+//!
+//! This module builds client configurations (engine defaults, then the user's properties, which
+//! always win), the contexts that carry delivery reports and statistics back to the shard, and
+//! the bounded start-up check that the brokers and the source topic are there.
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use crossbeam_queue::SegQueue;
+use rdkafka::ClientContext;
+use rdkafka::config::ClientConfig;
+use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext, Rebalance};
+use rdkafka::error::KafkaError;
+use rdkafka::message::Message;
+use rdkafka::producer::{DeliveryResult, ProducerContext};
+use rdkafka::statistics::Statistics;
+
+use crate::error::{FerrisError, Result};
+use crate::metrics::ShardMetrics;
+
+/// Consumer settings the engine relies on; a user property with the same key overrides them.
+pub const CONSUMER_DEFAULTS: &[(&str, &str)] = &[
+    // Offsets are committed by the engine, only once the output they caused is delivered.
+    ("enable.auto.commit", "false"),
+    ("enable.auto.offset.store", "false"),
+    ("auto.offset.reset", "earliest"),
+    ("enable.partition.eof", "false"),
+    ("fetch.wait.max.ms", "50"),
+    // Consumer lag for metrics arrives through librdkafka's statistics.
+    ("statistics.interval.ms", "2000"),
+];
+
+/// Producer settings the engine relies on; a user property with the same key overrides them.
+pub const PRODUCER_DEFAULTS: &[(&str, &str)] = &[
+    ("linger.ms", "5"),
+    // Never give up on a record while the broker is away: nothing is dropped, the queue fills,
+    // and a full queue stops consumption (backpressure).
+    ("message.timeout.ms", "0"),
+    // Keeps records of one key in order through retries.
+    ("max.in.flight.requests.per.connection", "1"),
+    ("queue.buffering.max.messages", "200000"),
+];
+
+/// Builds a client configuration: `bootstrap.servers`, then `defaults`, then `properties`.
+pub fn client_config(
+    brokers: &str,
+    defaults: &[(&str, &str)],
+    properties: &[(String, String)],
+) -> ClientConfig {
+    let mut c = ClientConfig::new();
+    c.set("bootstrap.servers", brokers);
+    for (k, v) in defaults {
+        c.set(*k, *v);
+    }
+    for (k, v) in properties {
+        c.set(k, v);
+    }
+    c
+}
+
+/// Turns an rdkafka configuration error into one that names the property.
+pub fn config_error(what: &str, e: KafkaError) -> FerrisError {
+    FerrisError::Config(format!("{what}: {e}"))
+}
+
+/// One delivery report, carried from the producer callback to the shard loop.
+#[derive(Debug)]
+pub struct Delivery {
+    /// The packed `(partition, offset)` of the input record (see `shard::offsets::pack`).
+    pub opaque: usize,
+    /// `None` when the broker acknowledged the record; else why it failed, with the record so
+    /// that it can be sent to the dead-letter topic.
+    pub failure: Option<FailedRecord>,
+}
+
+/// A record the broker did not take.
+#[derive(Debug)]
+pub struct FailedRecord {
+    /// Why.
+    pub error: String,
+    /// The topic it was for.
+    pub topic: String,
+    /// Its key.
+    pub key: Option<Vec<u8>>,
+    /// Its payload.
+    pub payload: Option<Vec<u8>>,
+}
+
+/// The producer's context: delivery reports go into a lock-free queue that the shard drains
+/// after each `poll` (the callback runs inside `poll`, on the shard's own thread).
+#[derive(Debug, Default)]
+pub struct ShardProducerContext {
+    /// Reports not yet seen by the shard.
+    pub deliveries: Arc<SegQueue<Delivery>>,
+}
+
+impl ClientContext for ShardProducerContext {}
+
+impl ProducerContext for ShardProducerContext {
+    type DeliveryOpaque = usize;
+
+    fn delivery(&self, result: &DeliveryResult<'_>, opaque: usize) {
+        let failure = match result {
+            Ok(_) => None,
+            Err((e, m)) => Some(FailedRecord {
+                error: e.to_string(),
+                topic: m.topic().to_string(),
+                key: m.key().map(<[u8]>::to_vec),
+                payload: m.payload().map(<[u8]>::to_vec),
+            }),
+        };
+        self.deliveries.push(Delivery { opaque, failure });
+    }
+}
+
+/// The consumer's context: publishes consumer lag from librdkafka statistics and notes
+/// partitions revoked by a group rebalance.
+#[derive(Debug)]
+pub struct ShardConsumerContext {
+    /// Where lag is published.
+    pub metrics: Arc<ShardMetrics>,
+    /// The source topic (statistics cover every topic of the client).
+    pub topic: String,
+    /// Partitions revoked since the shard last looked.
+    pub revoked: Arc<SegQueue<i32>>,
+}
+
+impl ClientContext for ShardConsumerContext {
+    fn stats(&self, statistics: Statistics) {
+        if let Some(t) = statistics.topics.get(&self.topic) {
+            let lag: i64 = t
+                .partitions
+                .values()
+                .filter(|p| p.partition >= 0 && p.consumer_lag >= 0)
+                .map(|p| p.consumer_lag)
+                .sum();
+            self.metrics.consumer_lag.store(lag, Ordering::Relaxed);
+        }
+    }
+}
+
+impl ConsumerContext for ShardConsumerContext {
+    fn pre_rebalance(&self, _consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
+        if let Rebalance::Revoke(list) = rebalance {
+            for e in list.elements() {
+                self.revoked.push(e.partition());
+            }
+        }
+    }
+}
+
+/// Waits up to `timeout` for the brokers to answer and returns the partition count of `topic`.
+/// Fails with a message that names the brokers or the topic.
+pub fn partition_count(brokers: &str, topic: &str, timeout: Duration) -> Result<usize> {
+    let consumer: BaseConsumer = client_config(brokers, &[], &[])
+        .create()
+        .map_err(|e| config_error("cannot create a Kafka client", e))?;
+    let md = consumer.fetch_metadata(Some(topic), timeout).map_err(|e| {
+        FerrisError::Config(format!(
+            "cannot reach Kafka at {brokers} within {:.0?}: {e} (is the broker running? \
+             set --brokers or FERRIS_BROKERS)",
+            timeout
+        ))
+    })?;
+    let t = md
+        .topics()
+        .iter()
+        .find(|t| t.name() == topic)
+        .ok_or_else(|| {
+            FerrisError::Config(format!(
+                "topic '{topic}' not in the metadata from {brokers}"
+            ))
+        })?;
+    if let Some(e) = t.error() {
+        return Err(FerrisError::Config(format!(
+            "source topic '{topic}' is not available on {brokers}: {:?} (create it first)",
+            rdkafka::types::RDKafkaErrorCode::from(e)
+        )));
+    }
+    if t.partitions().is_empty() {
+        return Err(FerrisError::Config(format!(
+            "source topic '{topic}' has no partitions"
+        )));
+    }
+    Ok(t.partitions().len())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn user_properties_override_defaults() {
+        let c = client_config(
+            "b:1",
+            CONSUMER_DEFAULTS,
+            &[("auto.offset.reset".into(), "latest".into())],
+        );
+        assert_eq!(c.get("auto.offset.reset"), Some("latest"));
+        assert_eq!(c.get("enable.auto.commit"), Some("false"));
+        assert_eq!(c.get("bootstrap.servers"), Some("b:1"));
+    }
+
+    #[test]
+    fn unreachable_broker_is_a_clear_bounded_error() {
+        let started = std::time::Instant::now();
+        // Port 1 on loopback: nothing listens there.
+        let e = partition_count("127.0.0.1:1", "t", Duration::from_millis(500)).unwrap_err();
+        assert!(started.elapsed() < Duration::from_secs(10));
+        let text = e.to_string();
+        assert!(
+            text.starts_with("configuration error: cannot reach Kafka at 127.0.0.1:1 within"),
+            "{text}"
+        );
+    }
+}

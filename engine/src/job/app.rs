@@ -1,0 +1,325 @@
+//! Application files for `ferris run`: every `CREATE STREAM` statement is one job, its source
+//! and sink described by the statement's `WITH` properties.
+//!
+//! Property keys are `<stream>.<key>`, where `<stream>` is the source named in `FROM` or the
+//! sink named by `CREATE STREAM`. The engine's own keys are listed in [`ENGINE_KEYS`]; any other
+//! key is handed to librdkafka for that stream's consumer (source) or producer (sink), so
+//! `'trades.fetch.wait.max.ms' = '10'` tunes the consumer. A property naming neither stream is
+//! an error, as is a value the engine does not know.
+
+use sqlparser::ast::{SelectItem, SetExpr};
+
+use crate::error::{FerrisError, Result};
+use crate::sql::ast::{StatementKind, StreamingQuery};
+use crate::sql::parser::parse_statements;
+use crate::sql::planner::{Catalog, QueryPlan, StreamColumns, plan};
+
+/// Keys the engine reads itself (everything else goes to librdkafka).
+pub const ENGINE_KEYS: &[&str] = &["type", "topic", "format", "columns", "dlq.topic"];
+
+/// A source or sink of a job.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Endpoint {
+    /// The stream name in the SQL.
+    pub name: String,
+    /// The Kafka topic (default: the stream name).
+    pub topic: String,
+    /// librdkafka properties for this endpoint's client.
+    pub client_properties: Vec<(String, String)>,
+}
+
+/// One `CREATE STREAM ... AS SELECT` of an application, planned and ready to run.
+#[derive(Debug, Clone)]
+pub struct KafkaJob {
+    /// The job's name (the sink stream's name).
+    pub name: String,
+    /// The planned query.
+    pub plan: QueryPlan,
+    /// Where records come from.
+    pub source: Endpoint,
+    /// Where results go.
+    pub sink: Endpoint,
+    /// Where rejected records go (default `<sink topic>.dlq`).
+    pub dlq_topic: String,
+}
+
+impl KafkaJob {
+    /// The output column names, in SELECT order.
+    pub fn output_names(&self) -> Vec<String> {
+        self.plan
+            .projection
+            .iter()
+            .map(|c| c.name.clone())
+            .collect()
+    }
+}
+
+/// Parses and plans every statement of an application file.
+pub fn load_app(sql: &str) -> Result<Vec<KafkaJob>> {
+    let statements = parse_statements(sql)?;
+    let mut jobs: Vec<KafkaJob> = Vec::with_capacity(statements.len());
+    for st in &statements {
+        let job = load_job(st)?;
+        if jobs.iter().any(|j| j.name.eq_ignore_ascii_case(&job.name)) {
+            return Err(FerrisError::plan(
+                format!("two statements create '{}'", job.name),
+                Some(st.position),
+            ));
+        }
+        jobs.push(job);
+    }
+    Ok(jobs)
+}
+
+struct Sources {
+    name: String,
+    columns: StreamColumns,
+}
+
+impl Catalog for Sources {
+    fn stream_columns(&self, name: &str) -> Option<StreamColumns> {
+        name.eq_ignore_ascii_case(&self.name)
+            .then(|| self.columns.clone())
+    }
+    fn stream_names(&self) -> Vec<String> {
+        vec![self.name.clone()]
+    }
+}
+
+fn load_job(st: &StreamingQuery) -> Result<KafkaJob> {
+    let name = match &st.create {
+        Some((StatementKind::Stream, name)) => name.clone(),
+        Some((StatementKind::Table, name)) => {
+            return Err(FerrisError::plan(
+                format!("CREATE TABLE {name}: tables are not supported yet by ferris run"),
+                Some(st.position),
+            ));
+        }
+        None => {
+            return Err(FerrisError::plan(
+                "ferris run runs CREATE STREAM name AS SELECT ... statements; got a bare SELECT",
+                Some(st.position),
+            ));
+        }
+    };
+    let source_name = from_name(st).ok_or_else(|| {
+        FerrisError::plan("a streaming query needs FROM <stream>", Some(st.position))
+    })?;
+    let source_props = props_of(st, &source_name);
+    let sink_props = props_of(st, &name);
+    for (k, _) in &st.properties {
+        let owner = k.split_once('.').map(|(s, _)| s);
+        let known = owner
+            .is_some_and(|o| o.eq_ignore_ascii_case(&source_name) || o.eq_ignore_ascii_case(&name));
+        if !known {
+            return Err(FerrisError::Config(format!(
+                "{name}: property '{k}' names neither the source '{source_name}' nor the sink '{name}' \
+                 (keys are '<stream>.<key>')"
+            )));
+        }
+    }
+
+    let columns = match lookup(&source_props, "columns") {
+        Some(list) => StreamColumns::Known(
+            list.split(',')
+                .map(|c| c.trim().to_string())
+                .filter(|c| !c.is_empty())
+                .collect(),
+        ),
+        None => StreamColumns::Open,
+    };
+    if columns == StreamColumns::Open && uses_wildcard(st) {
+        return Err(FerrisError::Config(format!(
+            "{name}: SELECT * needs the source's columns: declare them with '{source_name}.columns' = 'a, b, c'"
+        )));
+    }
+    let plan = plan(
+        st,
+        &Sources {
+            name: source_name.clone(),
+            columns,
+        },
+    )?;
+
+    let source = endpoint(&name, &source_name, &source_props, "kafka_source")?;
+    let sink = endpoint(&name, &name, &sink_props, "kafka_sink")?;
+    let dlq_topic = lookup(&sink_props, "dlq.topic")
+        .map_or_else(|| format!("{}.dlq", sink.topic), str::to_string);
+    if let Some((k, _)) = source_props.iter().find(|(k, _)| k == "dlq.topic") {
+        return Err(FerrisError::Config(format!(
+            "{name}: '{source_name}.{k}' belongs to the sink: use '{name}.dlq.topic'"
+        )));
+    }
+    Ok(KafkaJob {
+        name,
+        plan,
+        source,
+        sink,
+        dlq_topic,
+    })
+}
+
+/// The properties of `stream`, with the `<stream>.` prefix removed.
+fn props_of(st: &StreamingQuery, stream: &str) -> Vec<(String, String)> {
+    st.properties
+        .iter()
+        .filter_map(|(k, v)| {
+            let (owner, key) = k.split_once('.')?;
+            owner
+                .eq_ignore_ascii_case(stream)
+                .then(|| (key.to_string(), v.clone()))
+        })
+        .collect()
+}
+
+fn lookup<'a>(props: &'a [(String, String)], key: &str) -> Option<&'a str> {
+    props
+        .iter()
+        .rev()
+        .find(|(k, _)| k == key)
+        .map(|(_, v)| v.as_str())
+}
+
+fn endpoint(
+    job: &str,
+    stream: &str,
+    props: &[(String, String)],
+    expected_type: &str,
+) -> Result<Endpoint> {
+    if let Some(t) = lookup(props, "type")
+        && t != expected_type
+    {
+        return Err(FerrisError::Config(format!(
+            "{job}: '{stream}.type' = '{t}' is not supported here; use '{expected_type}'"
+        )));
+    }
+    if let Some(f) = lookup(props, "format")
+        && !f.eq_ignore_ascii_case("json")
+    {
+        return Err(FerrisError::Config(format!(
+            "{job}: '{stream}.format' = '{f}' is not supported yet; 'json' is"
+        )));
+    }
+    let topic = lookup(props, "topic").unwrap_or(stream).to_string();
+    let client_properties = props
+        .iter()
+        .filter(|(k, _)| !ENGINE_KEYS.contains(&k.as_str()))
+        .cloned()
+        .collect();
+    Ok(Endpoint {
+        name: stream.to_string(),
+        topic,
+        client_properties,
+    })
+}
+
+fn from_name(st: &StreamingQuery) -> Option<String> {
+    let SetExpr::Select(s) = st.query.body.as_ref() else {
+        return None;
+    };
+    match &s.from.first()?.relation {
+        sqlparser::ast::TableFactor::Table { name, .. } => {
+            name.0.last()?.as_ident().map(|i| i.value.clone())
+        }
+        _ => None,
+    }
+}
+
+fn uses_wildcard(st: &StreamingQuery) -> bool {
+    let SetExpr::Select(s) = st.query.body.as_ref() else {
+        return false;
+    };
+    s.projection.iter().any(|i| {
+        matches!(
+            i,
+            SelectItem::Wildcard(_) | SelectItem::QualifiedWildcard(..)
+        )
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const APP: &str = "
+        CREATE STREAM big_trades AS
+        SELECT symbol, price * quantity AS notional FROM trades WHERE price * quantity > 10000
+        EMIT CHANGES
+        WITH ('trades.type' = 'kafka_source', 'trades.topic' = 'trades-in', 'trades.format' = 'json',
+              'trades.fetch.wait.max.ms' = '10',
+              'big_trades.type' = 'kafka_sink', 'big_trades.topic' = 'big', 'big_trades.linger.ms' = '1');
+        CREATE STREAM copy AS SELECT symbol FROM trades;";
+
+    #[test]
+    fn jobs_from_statements_and_properties() {
+        let jobs = load_app(APP).unwrap();
+        assert_eq!(jobs.len(), 2);
+        let j = &jobs[0];
+        assert_eq!(j.name, "big_trades");
+        assert_eq!(
+            j.source,
+            Endpoint {
+                name: "trades".into(),
+                topic: "trades-in".into(),
+                client_properties: vec![("fetch.wait.max.ms".into(), "10".into())]
+            }
+        );
+        assert_eq!(j.sink.topic, "big");
+        assert_eq!(
+            j.sink.client_properties,
+            vec![("linger.ms".to_string(), "1".to_string())]
+        );
+        assert_eq!(j.dlq_topic, "big.dlq");
+        assert_eq!(j.output_names(), vec!["symbol", "notional"]);
+        let c = &jobs[1];
+        assert_eq!(
+            (
+                c.source.topic.as_str(),
+                c.sink.topic.as_str(),
+                c.dlq_topic.as_str()
+            ),
+            ("trades", "copy", "copy.dlq")
+        );
+    }
+
+    fn err(sql: &str) -> String {
+        load_app(sql).unwrap_err().to_string()
+    }
+
+    #[test]
+    fn bad_applications_fail_with_the_reason() {
+        assert!(err("SELECT a FROM t").contains("ferris run runs CREATE STREAM"));
+        assert!(err("CREATE TABLE x AS SELECT a FROM t").contains("tables are not supported yet"));
+        assert_eq!(
+            err("CREATE STREAM s AS SELECT a FROM t WITH ('u.topic' = 'x')"),
+            "configuration error: s: property 'u.topic' names neither the source 't' nor the sink 's' (keys are '<stream>.<key>')"
+        );
+        assert!(
+            err("CREATE STREAM s AS SELECT a FROM t WITH ('t.format' = 'avro')")
+                .contains("'t.format' = 'avro' is not supported yet")
+        );
+        assert!(
+            err("CREATE STREAM s AS SELECT a FROM t WITH ('s.type' = 'kafka_source')")
+                .contains("use 'kafka_sink'")
+        );
+        assert!(err("CREATE STREAM s AS SELECT * FROM t").contains("'t.columns'"));
+        assert!(
+            err("CREATE STREAM s AS SELECT a FROM t; CREATE STREAM S AS SELECT b FROM t")
+                .contains("two statements create 'S'")
+        );
+        assert!(
+            err("CREATE STREAM s AS SELECT b FROM t WITH ('t.columns' = 'a')")
+                .contains("unknown column 'b'")
+        );
+    }
+
+    #[test]
+    fn declared_columns_allow_wildcards() {
+        let jobs = load_app(
+            "CREATE STREAM s AS SELECT * FROM t WITH ('t.columns' = 'a, b', 's.dlq.topic' = 'bad')",
+        )
+        .unwrap();
+        assert_eq!(jobs[0].output_names(), vec!["a", "b"]);
+        assert_eq!(jobs[0].dlq_topic, "bad");
+    }
+}

@@ -1,0 +1,307 @@
+//! `ferris run`: every job of an application on every shard, until told to stop.
+//!
+//! Start-up is checked before any shard starts: the application plans, the brokers answer
+//! within the connect timeout, and each source topic exists. Then one executor per shard is
+//! started (pinned to its CPU) and runs every job on its slice of partitions (or as a member of
+//! the consumer group). The calling thread prints a progress line every few seconds and serves
+//! nothing else; when the stop flag is set, shards drain their deliveries, commit, and return.
+
+use std::io::Write;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use crate::connector::kafka::partition_count;
+use crate::error::{FerrisError, Result};
+use crate::job::app::{KafkaJob, load_app};
+use crate::metrics::{MetricsServer, ShardMetrics};
+use crate::shard::runtime::{self, ShardHandle, spawn_shard};
+use crate::shard::{Assignment, JobShard, ShardReport, ShardSettings, partitions_of};
+
+/// What one shard returns: `(shard, job, report)` per job it ran.
+type ShardReports = Vec<(usize, String, ShardReport)>;
+
+/// Where a shard runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ShardPlacement {
+    /// Shard id, from 0.
+    pub id: usize,
+    /// The CPU it is pinned to (`None`: not pinned).
+    pub cpu: Option<usize>,
+}
+
+/// How `ferris run` runs.
+#[derive(Debug, Clone)]
+pub struct RunOptions {
+    /// The shards and their CPUs.
+    pub shards: Vec<ShardPlacement>,
+    /// `Some(group)`: shards join this consumer group instead of taking static slices.
+    pub group: Option<String>,
+    /// `HOST:PORT` for `/metrics` and `/health`.
+    pub metrics_addr: Option<String>,
+    /// How long to wait for the brokers at start.
+    pub connect_timeout: Duration,
+    /// How often the progress line is printed (`None`: never).
+    pub progress_interval: Option<Duration>,
+    /// Per-shard settings (brokers, batch size, commit cadence, drain timeout).
+    pub settings: ShardSettings,
+}
+
+impl Default for RunOptions {
+    fn default() -> Self {
+        RunOptions {
+            shards: vec![ShardPlacement { id: 0, cpu: None }],
+            group: None,
+            metrics_addr: None,
+            connect_timeout: Duration::from_secs(10),
+            progress_interval: Some(Duration::from_secs(5)),
+            settings: ShardSettings::default(),
+        }
+    }
+}
+
+/// What a run did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RunReport {
+    /// Per (shard, job) reports.
+    pub shards: Vec<(usize, String, ShardReport)>,
+}
+
+impl RunReport {
+    /// Records consumed in total.
+    pub fn records_in(&self) -> u64 {
+        self.shards.iter().map(|(_, _, r)| r.records_in).sum()
+    }
+}
+
+/// Plans `sql`, checks the brokers and topics, and runs until `stop` is set. Progress goes to
+/// `progress` (stderr in the CLI).
+pub fn run_app(
+    sql: &str,
+    opts: &RunOptions,
+    stop: Arc<AtomicBool>,
+    progress: &mut dyn Write,
+) -> Result<RunReport> {
+    let jobs: Vec<Arc<KafkaJob>> = load_app(sql)?.into_iter().map(Arc::new).collect();
+    if opts.shards.is_empty() {
+        return Err(FerrisError::Config("no shards to run on".into()));
+    }
+    let brokers = &opts.settings.brokers;
+    let mut partitions = Vec::with_capacity(jobs.len());
+    for job in &jobs {
+        partitions.push(partition_count(
+            brokers,
+            &job.source.topic,
+            opts.connect_timeout,
+        )?);
+    }
+    let metrics: Vec<Vec<Arc<ShardMetrics>>> = opts
+        .shards
+        .iter()
+        .map(|s| {
+            jobs.iter()
+                .map(|j| ShardMetrics::new(s.id, &j.name))
+                .collect()
+        })
+        .collect();
+    let healthy = Arc::new(AtomicBool::new(true));
+    let _server = match &opts.metrics_addr {
+        Some(addr) => {
+            let all = metrics.iter().flatten().cloned().collect();
+            let server = MetricsServer::start(addr, all, Arc::clone(&healthy))?;
+            let _ = writeln!(
+                progress,
+                "ferris run: metrics at http://{}/metrics",
+                server.addr
+            );
+            Some(server)
+        }
+        None => None,
+    };
+    for (job, n) in jobs.iter().zip(&partitions) {
+        let _ = writeln!(
+            progress,
+            "ferris run: job {}: {} ({n} partitions) -> {} (dead letters: {}) on {} shard(s){}",
+            job.name,
+            job.source.topic,
+            job.sink.topic,
+            job.dlq_topic,
+            opts.shards.len(),
+            opts.group
+                .as_ref()
+                .map(|g| format!(", group {g}"))
+                .unwrap_or_default()
+        );
+    }
+
+    let shard_count = opts.shards.len();
+    let mut handles: Vec<ShardHandle<Result<ShardReports>>> = Vec::new();
+    for (placement, shard_metrics) in opts.shards.iter().zip(&metrics) {
+        let work: Vec<(Arc<KafkaJob>, Assignment, Arc<ShardMetrics>)> = jobs
+            .iter()
+            .zip(&partitions)
+            .zip(shard_metrics)
+            .filter_map(|((job, n), m)| {
+                let assignment = match &opts.group {
+                    Some(g) => Assignment::Group(g.clone()),
+                    None => {
+                        let mine = partitions_of(placement.id, shard_count, *n);
+                        if mine.is_empty() {
+                            return None;
+                        }
+                        Assignment::Static(mine)
+                    }
+                };
+                Some((Arc::clone(job), assignment, Arc::clone(m)))
+            })
+            .collect();
+        let settings = opts.settings.clone();
+        let shard_stop = Arc::clone(&stop);
+        let id = placement.id;
+        let handle = spawn_shard(id, placement.cpu, move || {
+            run_shard(id, work, settings, shard_stop)
+        });
+        match handle {
+            Ok(h) => handles.push(h),
+            Err(e) => {
+                stop.store(true, Ordering::Relaxed);
+                for h in handles {
+                    let _ = h.join();
+                }
+                return Err(e);
+            }
+        }
+    }
+
+    let flat: Vec<Arc<ShardMetrics>> = metrics.iter().flatten().cloned().collect();
+    let started = Instant::now();
+    let mut last_report = Instant::now();
+    let mut last_in = 0u64;
+    while !stop.load(Ordering::Relaxed) && !handles.iter().all(ShardHandle::is_finished) {
+        std::thread::sleep(Duration::from_millis(50));
+        if let Some(every) = opts.progress_interval
+            && last_report.elapsed() >= every
+        {
+            let total_in: u64 = flat.iter().map(|m| ShardMetrics::get(&m.records_in)).sum();
+            let rate = (total_in - last_in) as f64 / last_report.elapsed().as_secs_f64();
+            let _ = writeln!(
+                progress,
+                "{}",
+                progress_line(started.elapsed(), &flat, rate)
+            );
+            last_in = total_in;
+            last_report = Instant::now();
+        }
+    }
+    healthy.store(false, Ordering::Relaxed);
+    // A shard that failed leaves the others running: stop them too.
+    stop.store(true, Ordering::Relaxed);
+    let mut report = RunReport::default();
+    let mut first_error = None;
+    for h in handles {
+        match h.join() {
+            Ok(Ok(r)) => report.shards.extend(r),
+            Ok(Err(e)) | Err(e) => {
+                first_error.get_or_insert(e);
+            }
+        }
+    }
+    let total_in: u64 = flat.iter().map(|m| ShardMetrics::get(&m.records_in)).sum();
+    let _ = writeln!(
+        progress,
+        "ferris run: stopped after {:.1} s: {}",
+        started.elapsed().as_secs_f64(),
+        summary(&report, total_in)
+    );
+    match first_error {
+        Some(e) => Err(e),
+        None => Ok(report),
+    }
+}
+
+async fn run_shard(
+    id: usize,
+    work: Vec<(Arc<KafkaJob>, Assignment, Arc<ShardMetrics>)>,
+    settings: ShardSettings,
+    stop: Arc<AtomicBool>,
+) -> Result<ShardReports> {
+    let mut tasks = Vec::with_capacity(work.len());
+    for (job, assignment, metrics) in work {
+        let shard = match JobShard::new(
+            Arc::clone(&job),
+            &assignment,
+            settings.clone(),
+            metrics,
+            Arc::clone(&stop),
+        ) {
+            Ok(s) => s,
+            Err(e) => {
+                stop.store(true, Ordering::Relaxed);
+                return Err(e);
+            }
+        };
+        let stop = Arc::clone(&stop);
+        let name = job.name.clone();
+        tasks.push(runtime::spawn_local(async move {
+            let r = shard.run().await;
+            if r.is_err() {
+                stop.store(true, Ordering::Relaxed);
+            }
+            (name, r)
+        }));
+    }
+    let mut reports = Vec::with_capacity(tasks.len());
+    let mut first_error = None;
+    for t in tasks {
+        let (name, r) = t.await;
+        match r {
+            Ok(report) => reports.push((id, name, report)),
+            Err(e) => {
+                first_error.get_or_insert(e);
+            }
+        }
+    }
+    match first_error {
+        Some(e) => Err(e),
+        None => Ok(reports),
+    }
+}
+
+fn progress_line(elapsed: Duration, metrics: &[Arc<ShardMetrics>], rate: f64) -> String {
+    let mut line = format!(
+        "ferris run: {:>6.1} s {:>10.0} rec/s |",
+        elapsed.as_secs_f64(),
+        rate
+    );
+    for m in metrics {
+        let lag = m.consumer_lag.load(Ordering::Relaxed);
+        line.push_str(&format!(
+            " {}@{}: in {} out {} dlq {} lag {} |",
+            m.job,
+            m.shard,
+            ShardMetrics::get(&m.records_in),
+            ShardMetrics::get(&m.records_out),
+            ShardMetrics::get(&m.dlq_records),
+            if lag < 0 {
+                "?".to_string()
+            } else {
+                lag.to_string()
+            },
+        ));
+    }
+    line.pop();
+    line.trim_end().to_string()
+}
+
+fn summary(report: &RunReport, total_in: u64) -> String {
+    let out: u64 = report.shards.iter().map(|(_, _, r)| r.records_out).sum();
+    let dlq: u64 = report.shards.iter().map(|(_, _, r)| r.dead_letters).sum();
+    let undelivered: u64 = report.shards.iter().map(|(_, _, r)| r.undelivered).sum();
+    let mut s = format!("{total_in} records in, {out} out, {dlq} dead letters");
+    if undelivered > 0 {
+        s.push_str(&format!(
+            ", {undelivered} outputs undelivered (their inputs were not committed and will be read again)"
+        ));
+    }
+    s
+}

@@ -1,0 +1,534 @@
+//! The loop one shard runs for one job: poll -> decode -> filter/project -> encode -> produce,
+//! then delivery reports -> offset commits. Everything here is owned by the shard: consumer,
+//! producer, codec instances, buffers, offset tracker. Nothing is shared but the metrics
+//! atomics (written here, read elsewhere) and the stop flag.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use rdkafka::Offset;
+use rdkafka::TopicPartitionList;
+use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
+use rdkafka::error::{KafkaError, RDKafkaErrorCode};
+use rdkafka::message::{BorrowedMessage, Header, Message, OwnedHeaders};
+use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
+
+use super::offsets::{OffsetTracker, pack, unpack};
+use super::runtime;
+use crate::codec::json::{JsonDecoder, JsonEncoder};
+use crate::connector::kafka::{
+    CONSUMER_DEFAULTS, Delivery, PRODUCER_DEFAULTS, ShardConsumerContext, ShardProducerContext,
+    client_config, config_error,
+};
+use crate::error::{FerrisError, Result};
+use crate::exec::Pipeline;
+use crate::job::app::KafkaJob;
+use crate::metrics::ShardMetrics;
+use crate::sql::planner::SystemColumn;
+use crate::value::{Row, Value};
+
+/// How a shard gets its partitions.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Assignment {
+    /// A fixed slice of the source topic's partitions.
+    Static(Vec<i32>),
+    /// Membership of this consumer group; the group protocol assigns partitions.
+    Group(String),
+}
+
+/// Engine settings of a running shard.
+#[derive(Debug, Clone)]
+pub struct ShardSettings {
+    /// Kafka bootstrap servers.
+    pub brokers: String,
+    /// Records polled per batch at most.
+    pub batch_size: usize,
+    /// How often fully delivered offsets are committed.
+    pub commit_interval: Duration,
+    /// How long shutdown waits for outstanding deliveries before giving up (and not committing
+    /// them).
+    pub drain_timeout: Duration,
+    /// Longest idle sleep when there is nothing to consume.
+    pub max_idle_sleep: Duration,
+}
+
+impl Default for ShardSettings {
+    fn default() -> Self {
+        ShardSettings {
+            brokers: "127.0.0.1:9092".into(),
+            batch_size: 1024,
+            commit_interval: Duration::from_millis(200),
+            drain_timeout: Duration::from_secs(30),
+            max_idle_sleep: Duration::from_millis(5),
+        }
+    }
+}
+
+/// What a shard did, returned when it stops.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ShardReport {
+    /// Records consumed.
+    pub records_in: u64,
+    /// Records produced to the sink.
+    pub records_out: u64,
+    /// Records sent to the dead-letter topic.
+    pub dead_letters: u64,
+    /// Output records still unacknowledged at exit (their inputs were not committed).
+    pub undelivered: u64,
+}
+
+type Consumer_ = BaseConsumer<ShardConsumerContext>;
+type Producer_ = BaseProducer<ShardProducerContext>;
+
+/// One job on one shard.
+pub struct JobShard {
+    job: Arc<KafkaJob>,
+    settings: ShardSettings,
+    metrics: Arc<ShardMetrics>,
+    stop: Arc<AtomicBool>,
+    consumer: Consumer_,
+    producer: Producer_,
+    deliveries: Arc<crossbeam_queue::SegQueue<Delivery>>,
+    revoked: Arc<crossbeam_queue::SegQueue<i32>>,
+    decoder: JsonDecoder,
+    encoder: JsonEncoder,
+    pipeline: Pipeline,
+    tracker: OffsetTracker,
+    row: Row,
+    out: Vec<u8>,
+    report: ShardReport,
+    /// Input slots filled from record metadata rather than the payload.
+    system_slots: Vec<(usize, SystemColumn)>,
+}
+
+impl std::fmt::Debug for JobShard {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "JobShard({} on shard {})",
+            self.job.name, self.metrics.shard
+        )
+    }
+}
+
+impl JobShard {
+    /// Creates the shard's clients and codecs for `job`, and takes its partitions.
+    pub fn new(
+        job: Arc<KafkaJob>,
+        assignment: &Assignment,
+        settings: ShardSettings,
+        metrics: Arc<ShardMetrics>,
+        stop: Arc<AtomicBool>,
+    ) -> Result<JobShard> {
+        let revoked = Arc::new(crossbeam_queue::SegQueue::new());
+        let group = match assignment {
+            Assignment::Static(_) => format!("ferris-{}", job.name),
+            Assignment::Group(g) => g.clone(),
+        };
+        let mut consumer_props = vec![("group.id".to_string(), group)];
+        consumer_props.extend(job.source.client_properties.iter().cloned());
+        let consumer: Consumer_ =
+            client_config(&settings.brokers, CONSUMER_DEFAULTS, &consumer_props)
+                .create_with_context(ShardConsumerContext {
+                    metrics: Arc::clone(&metrics),
+                    topic: job.source.topic.clone(),
+                    revoked: Arc::clone(&revoked),
+                })
+                .map_err(|e| {
+                    config_error(
+                        &format!("{}: source '{}' consumer", job.name, job.source.name),
+                        e,
+                    )
+                })?;
+        match assignment {
+            Assignment::Static(partitions) => {
+                let mut tpl = TopicPartitionList::new();
+                for p in partitions {
+                    tpl.add_partition(&job.source.topic, *p);
+                }
+                consumer.assign(&tpl).map_err(|e| {
+                    config_error(
+                        &format!("{}: assigning partitions {partitions:?}", job.name),
+                        e,
+                    )
+                })?;
+            }
+            Assignment::Group(_) => consumer.subscribe(&[&job.source.topic]).map_err(|e| {
+                config_error(
+                    &format!("{}: subscribing to '{}'", job.name, job.source.topic),
+                    e,
+                )
+            })?,
+        }
+        let context = ShardProducerContext::default();
+        let deliveries = Arc::clone(&context.deliveries);
+        let producer: Producer_ = client_config(
+            &settings.brokers,
+            PRODUCER_DEFAULTS,
+            &job.sink.client_properties,
+        )
+        .create_with_context(context)
+        .map_err(|e| {
+            config_error(
+                &format!("{}: sink '{}' producer", job.name, job.sink.name),
+                e,
+            )
+        })?;
+        let system_slots = job
+            .plan
+            .input
+            .iter()
+            .enumerate()
+            .filter_map(|(i, f)| f.system.map(|s| (i, s)))
+            .collect();
+        Ok(JobShard {
+            decoder: JsonDecoder::new(&job.plan.input),
+            encoder: JsonEncoder::new(&job.output_names()),
+            pipeline: Pipeline::new(&job.plan),
+            job,
+            settings,
+            metrics,
+            stop,
+            consumer,
+            producer,
+            deliveries,
+            revoked,
+            tracker: OffsetTracker::new(),
+            row: Vec::new(),
+            out: Vec::with_capacity(512),
+            report: ShardReport::default(),
+            system_slots,
+        })
+    }
+
+    /// Runs until the stop flag is set, then drains deliveries and commits.
+    pub async fn run(mut self) -> Result<ShardReport> {
+        let mut idle = Duration::from_micros(100);
+        let mut last_commit = Instant::now();
+        while !self.stop.load(Ordering::Relaxed) {
+            let polled = self.process_batch()?;
+            self.producer.poll(Duration::ZERO);
+            self.handle_deliveries()?;
+            while let Some(p) = self.revoked.pop() {
+                self.tracker.forget(p);
+            }
+            if last_commit.elapsed() >= self.settings.commit_interval {
+                self.commit(CommitMode::Async);
+                last_commit = Instant::now();
+            }
+            if polled == 0 {
+                runtime::sleep(idle).await;
+                idle = (idle * 2).min(self.settings.max_idle_sleep);
+            } else {
+                idle = Duration::from_micros(100);
+                runtime::yield_now().await;
+            }
+        }
+        self.drain().await
+    }
+
+    /// Polls up to a batch of records and runs each through the job. Returns how many.
+    fn process_batch(&mut self) -> Result<usize> {
+        let started = Instant::now();
+        let mut n = 0usize;
+        let (
+            mut bytes_in,
+            mut bytes_out,
+            mut out_count,
+            mut decode_errors,
+            mut eval_errors,
+            mut dlq,
+        ) = (0, 0, 0, 0, 0, 0);
+        while n < self.settings.batch_size {
+            let message = match self.consumer.poll(Duration::ZERO) {
+                None => break,
+                Some(Err(e)) => {
+                    // Transport errors are retried by librdkafka; they are reported, not fatal.
+                    eprintln!(
+                        "ferris: shard {} job {}: consumer: {e}",
+                        self.metrics.shard, self.job.name
+                    );
+                    break;
+                }
+                Some(Ok(m)) => m,
+            };
+            n += 1;
+            bytes_in += message.payload_len() as u64;
+            let outcome = handle_record(
+                &message,
+                &self.job,
+                &mut self.decoder,
+                &self.pipeline,
+                &mut self.encoder,
+                &mut self.row,
+                &mut self.out,
+                &self.system_slots,
+            );
+            let (partition, offset) = (message.partition(), message.offset());
+            let outputs = match outcome {
+                RecordOutcome::Dropped => 0,
+                RecordOutcome::Output => {
+                    send_blocking(&self.producer, || {
+                        let mut r = BaseRecord::with_opaque_to(
+                            &self.job.sink.topic,
+                            pack(partition, offset),
+                        )
+                        .payload(&self.out[..]);
+                        if let Some(k) = message.key() {
+                            r = r.key(k);
+                        }
+                        r
+                    })?;
+                    bytes_out += self.out.len() as u64;
+                    out_count += 1;
+                    1
+                }
+                RecordOutcome::Rejected { reason, decode } => {
+                    if decode {
+                        decode_errors += 1;
+                    } else {
+                        eval_errors += 1;
+                    }
+                    dlq += 1;
+                    self.send_dead_letter(
+                        message.key(),
+                        message.payload(),
+                        &reason,
+                        partition,
+                        offset,
+                    )?;
+                    1
+                }
+            };
+            self.tracker.consumed(partition, offset, outputs);
+        }
+        if n > 0 {
+            let m = &self.metrics;
+            ShardMetrics::add(&m.records_in, n as u64);
+            ShardMetrics::add(&m.bytes_in, bytes_in);
+            ShardMetrics::add(&m.records_out, out_count);
+            ShardMetrics::add(&m.bytes_out, bytes_out);
+            ShardMetrics::add(&m.decode_errors, decode_errors);
+            ShardMetrics::add(&m.eval_errors, eval_errors);
+            ShardMetrics::add(&m.dlq_records, dlq);
+            m.observe_batch(started.elapsed());
+            self.report.records_in += n as u64;
+            self.report.records_out += out_count;
+            self.report.dead_letters += dlq;
+        }
+        Ok(n)
+    }
+
+    fn send_dead_letter(
+        &self,
+        key: Option<&[u8]>,
+        payload: Option<&[u8]>,
+        reason: &str,
+        partition: i32,
+        offset: i64,
+    ) -> Result<()> {
+        let partition_text = partition.to_string();
+        let offset_text = offset.to_string();
+        send_blocking(&self.producer, || {
+            let headers = OwnedHeaders::new()
+                .insert(Header {
+                    key: "ferris.error",
+                    value: Some(reason),
+                })
+                .insert(Header {
+                    key: "ferris.job",
+                    value: Some(&self.job.name),
+                })
+                .insert(Header {
+                    key: "ferris.source.topic",
+                    value: Some(&self.job.source.topic),
+                })
+                .insert(Header {
+                    key: "ferris.source.partition",
+                    value: Some(&partition_text),
+                })
+                .insert(Header {
+                    key: "ferris.source.offset",
+                    value: Some(&offset_text),
+                });
+            let mut r = BaseRecord::with_opaque_to(&self.job.dlq_topic, pack(partition, offset))
+                .headers(headers);
+            if let Some(k) = key {
+                r = r.key(k);
+            }
+            if let Some(p) = payload {
+                r = r.payload(p);
+            }
+            r
+        })
+    }
+
+    /// Applies delivery reports: acknowledged records complete their input; a record the
+    /// broker refused goes to the dead-letter topic (its input completes when that is
+    /// acknowledged); a dead letter the broker refuses stops the shard without committing it.
+    fn handle_deliveries(&mut self) -> Result<()> {
+        while let Some(d) = self.deliveries.pop() {
+            let (partition, offset) = unpack(d.opaque);
+            match d.failure {
+                None => {
+                    self.tracker.acked(partition, offset);
+                }
+                Some(f) if f.topic != self.job.dlq_topic => {
+                    let reason = format!("delivery to '{}' failed: {}", f.topic, f.error);
+                    self.send_dead_letter(
+                        f.key.as_deref(),
+                        f.payload.as_deref(),
+                        &reason,
+                        partition,
+                        offset,
+                    )?;
+                    ShardMetrics::add(&self.metrics.dlq_records, 1);
+                }
+                Some(f) => {
+                    return Err(FerrisError::Config(format!(
+                        "{}: the dead-letter topic '{}' refused a record ({}); stopping without committing \
+                         partition {partition} offset {offset}",
+                        self.job.name, f.topic, f.error
+                    )));
+                }
+            }
+        }
+        self.metrics
+            .in_flight
+            .store(self.tracker.unacknowledged(), Ordering::Relaxed);
+        self.metrics
+            .commit_lag
+            .store(self.tracker.pending_records(), Ordering::Relaxed);
+        Ok(())
+    }
+
+    fn commit(&mut self, mode: CommitMode) {
+        let commits = self.tracker.to_commit();
+        if commits.is_empty() {
+            return;
+        }
+        let mut tpl = TopicPartitionList::new();
+        for (p, o) in &commits {
+            if tpl
+                .add_partition_offset(&self.job.source.topic, *p, Offset::Offset(*o))
+                .is_err()
+            {
+                return;
+            }
+        }
+        match self.consumer.commit(&tpl, mode) {
+            Ok(()) => {
+                self.tracker.mark_committed(&commits);
+                ShardMetrics::add(&self.metrics.commits, 1);
+            }
+            // Nothing to worry about: the next commit carries the same or later offsets.
+            Err(e) => eprintln!(
+                "ferris: shard {} job {}: commit: {e}",
+                self.metrics.shard, self.job.name
+            ),
+        }
+    }
+
+    /// Stops consuming, waits (bounded) for outstanding deliveries, commits what is delivered.
+    async fn drain(mut self) -> Result<ShardReport> {
+        let deadline = Instant::now() + self.settings.drain_timeout;
+        while self.tracker.unacknowledged() > 0 && Instant::now() < deadline {
+            self.producer.poll(Duration::ZERO);
+            self.handle_deliveries()?;
+            runtime::sleep(Duration::from_millis(1)).await;
+        }
+        self.handle_deliveries()?;
+        self.commit(CommitMode::Sync);
+        self.report.undelivered = self.tracker.unacknowledged();
+        if self.report.undelivered > 0 {
+            // Purge so that dropping the producer does not block; those inputs stay
+            // uncommitted and are consumed again on restart.
+            self.producer
+                .purge(rdkafka::producer::PurgeConfig::default().queue().inflight());
+        }
+        Ok(self.report.clone())
+    }
+}
+
+enum RecordOutcome {
+    /// Filtered out: no output.
+    Dropped,
+    /// The encoded result is in the output buffer.
+    Output,
+    /// Goes to the dead-letter topic.
+    Rejected { reason: String, decode: bool },
+}
+
+#[allow(clippy::too_many_arguments)]
+fn handle_record(
+    message: &BorrowedMessage<'_>,
+    job: &KafkaJob,
+    decoder: &mut JsonDecoder,
+    pipeline: &Pipeline,
+    encoder: &mut JsonEncoder,
+    row: &mut Row,
+    out: &mut Vec<u8>,
+    system_slots: &[(usize, SystemColumn)],
+) -> RecordOutcome {
+    let Some(payload) = message.payload() else {
+        return RecordOutcome::Rejected {
+            reason: "empty record (null value)".into(),
+            decode: true,
+        };
+    };
+    if let Err(e) = decoder.decode(payload, row) {
+        return RecordOutcome::Rejected {
+            reason: e.to_string(),
+            decode: true,
+        };
+    }
+    for &(slot, column) in system_slots {
+        row[slot] = match column {
+            SystemColumn::Offset => Value::BigInt(message.offset()),
+            SystemColumn::Partition => Value::BigInt(i64::from(message.partition())),
+            SystemColumn::Timestamp => message
+                .timestamp()
+                .to_millis()
+                .map_or(Value::Null, Value::Timestamp),
+            SystemColumn::Key => message
+                .key()
+                .map_or(Value::Null, |k| Value::string(&String::from_utf8_lossy(k))),
+            SystemColumn::Topic => Value::string(&job.source.topic),
+        };
+    }
+    match pipeline.process_row(row) {
+        Ok(None) => RecordOutcome::Dropped,
+        Ok(Some(result)) => {
+            out.clear();
+            match encoder.encode(&result, out) {
+                Ok(()) => RecordOutcome::Output,
+                Err(e) => RecordOutcome::Rejected {
+                    reason: e.to_string(),
+                    decode: false,
+                },
+            }
+        }
+        Err(e) => RecordOutcome::Rejected {
+            reason: e.to_string(),
+            decode: false,
+        },
+    }
+}
+
+/// Hands a record to the producer; when its queue is full, serves delivery reports until there
+/// is room (backpressure: the shard consumes no more until then).
+fn send_blocking<'a>(
+    producer: &Producer_,
+    make: impl Fn() -> BaseRecord<'a, [u8], [u8], usize>,
+) -> Result<()> {
+    loop {
+        match producer.send(make()) {
+            Ok(()) => return Ok(()),
+            Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), _)) => {
+                producer.poll(Duration::from_millis(1));
+            }
+            Err((e, _)) => return Err(FerrisError::Config(format!("producing failed: {e}"))),
+        }
+    }
+}
