@@ -101,6 +101,21 @@ fn from_parser_error(e: ParserError) -> FerrisError {
     }
 }
 
+/// Where the text of `tokens` ends: just after the last token that is not whitespace.
+fn end_position(tokens: &[TokenWithSpan]) -> Option<Position> {
+    let last = tokens.iter().rev().find(|t| !is_trivia(&t.token))?;
+    (last.span.end.line > 0).then(|| to_position(last.span.end))
+}
+
+/// `sqlparser` reports errors at the end of input ("found: EOF") without a location: place
+/// them at the end of the statement.
+fn at_end_if_unplaced(e: FerrisError, end: Option<Position>) -> FerrisError {
+    match e {
+        FerrisError::Parse { message, position: None } => FerrisError::Parse { message, position: end },
+        other => other,
+    }
+}
+
 fn parse_location(s: &str) -> Option<Position> {
     let rest = s.strip_prefix(" at Line: ")?;
     let (line, col) = rest.split_once(", Column: ")?;
@@ -248,9 +263,10 @@ fn describe(t: Option<&TokenWithSpan>) -> String {
 }
 
 fn parse_query_tokens(tokens: Vec<TokenWithSpan>) -> Result<Box<sqlparser::ast::Query>> {
+    let end = end_position(&tokens);
     let dialect = GenericDialect {};
     let mut parser = Parser::new(&dialect).with_tokens_with_locations(tokens);
-    let query = parser.parse_query().map_err(from_parser_error)?;
+    let query = parser.parse_query().map_err(|e| at_end_if_unplaced(from_parser_error(e), end))?;
     let next = parser.peek_token();
     if next.token != Token::EOF {
         return Err(syntax_error(
@@ -717,6 +733,11 @@ mod tests {
         assert!(e.to_string().contains("expected CHANGES or FINAL"), "{e}");
         let e = parse_statements("SELECT a FROM t WITH ('k' 'v')").unwrap_err();
         assert!(e.to_string().contains("SQL syntax error"), "{e}");
+        let e = parse_statements("SELECT symbol FROM trades WHERE").unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "SQL syntax error: Expected: an expression, found: EOF at line 1, column 32"
+        );
         let e = parse_statements("   ").unwrap_err();
         assert!(e.to_string().contains("no statement"), "{e}");
     }
