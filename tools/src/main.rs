@@ -5,6 +5,7 @@
 //! rest).
 
 mod generate;
+mod kafka_io;
 mod query;
 mod run;
 mod topology;
@@ -39,6 +40,10 @@ enum Command {
     Query(query::QueryArgs),
     /// Run an application's CREATE STREAM jobs over Kafka until SIGINT/SIGTERM.
     Run(run::RunArgs),
+    /// Write JSON lines (a file or stdin) to a Kafka topic, one record per line.
+    Produce(kafka_io::ProduceArgs),
+    /// Print a Kafka topic's records from the beginning, one per line.
+    Consume(kafka_io::ConsumeArgs),
     /// Generate deterministic test data as JSON lines.
     Gen(generate::GenArgs),
     /// Detect this machine's cores into a topology file, or show what a topology file plans.
@@ -50,6 +55,8 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Query(args) => query::run(args),
         Command::Run(args) => run::run(args),
+        Command::Produce(args) => kafka_io::produce(args),
+        Command::Consume(args) => kafka_io::consume(args),
         Command::Gen(args) => generate::run(args),
         // Exits 2 on an invalid topology file, so it reports its own errors.
         Command::Topology(args) => return topology::main(args),
