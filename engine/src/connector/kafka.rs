@@ -11,12 +11,15 @@ use std::time::Duration;
 
 use crossbeam_queue::SegQueue;
 use rdkafka::ClientContext;
+use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+use rdkafka::client::DefaultClientContext;
 use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext, Rebalance};
 use rdkafka::error::KafkaError;
 use rdkafka::message::Message;
 use rdkafka::producer::{DeliveryResult, ProducerContext};
 use rdkafka::statistics::Statistics;
+use rdkafka::types::RDKafkaErrorCode;
 
 use crate::error::{FerrisError, Result};
 use crate::metrics::ShardMetrics;
@@ -152,6 +155,60 @@ impl ConsumerContext for ShardConsumerContext {
     }
 }
 
+/// Creates the topics of `wanted` (`(name, partitions)`) that do not exist yet, with the
+/// broker's default replication factor. Returns the names created. librdkafka producers do not
+/// create topics, and a record for a missing topic would wait forever.
+pub fn ensure_topics(
+    brokers: &str,
+    wanted: &[(String, i32)],
+    timeout: Duration,
+) -> Result<Vec<String>> {
+    let probe: BaseConsumer = client_config(brokers, &[], &[])
+        .create()
+        .map_err(|e| config_error("cannot create a Kafka client", e))?;
+    let mut missing = Vec::new();
+    for (topic, partitions) in wanted {
+        let md = probe
+            .fetch_metadata(Some(topic), timeout)
+            .map_err(|e| FerrisError::Config(format!("cannot reach Kafka at {brokers}: {e}")))?;
+        let exists = md
+            .topics()
+            .iter()
+            .any(|t| t.name() == topic && t.error().is_none() && !t.partitions().is_empty());
+        if !exists && !missing.iter().any(|(t, _): &(&str, i32)| t == topic) {
+            missing.push((topic.as_str(), *partitions));
+        }
+    }
+    if missing.is_empty() {
+        return Ok(Vec::new());
+    }
+    let admin: AdminClient<DefaultClientContext> = client_config(brokers, &[], &[])
+        .create()
+        .map_err(|e| config_error("cannot create a Kafka admin client", e))?;
+    let new: Vec<NewTopic<'_>> = missing
+        .iter()
+        .map(|(t, p)| NewTopic::new(t, *p, TopicReplication::Fixed(-1)))
+        .collect();
+    let opts = AdminOptions::new()
+        .operation_timeout(Some(timeout))
+        .request_timeout(Some(timeout));
+    let results = futures_executor::block_on(admin.create_topics(&new, &opts))
+        .map_err(|e| FerrisError::Config(format!("cannot create topics on {brokers}: {e}")))?;
+    let mut created = Vec::new();
+    for r in results {
+        match r {
+            Ok(name) => created.push(name),
+            Err((_, RDKafkaErrorCode::TopicAlreadyExists)) => {}
+            Err((name, code)) => {
+                return Err(FerrisError::Config(format!(
+                    "cannot create topic '{name}' on {brokers}: {code}"
+                )));
+            }
+        }
+    }
+    Ok(created)
+}
+
 /// Waits up to `timeout` for the brokers to answer and returns the partition count of `topic`.
 /// Fails with a message that names the brokers or the topic.
 pub fn partition_count(brokers: &str, topic: &str, timeout: Duration) -> Result<usize> {
@@ -177,7 +234,7 @@ pub fn partition_count(brokers: &str, topic: &str, timeout: Duration) -> Result<
     if let Some(e) = t.error() {
         return Err(FerrisError::Config(format!(
             "source topic '{topic}' is not available on {brokers}: {:?} (create it first)",
-            rdkafka::types::RDKafkaErrorCode::from(e)
+            RDKafkaErrorCode::from(e)
         )));
     }
     if t.partitions().is_empty() {

@@ -15,7 +15,14 @@ use crate::sql::parser::parse_statements;
 use crate::sql::planner::{Catalog, QueryPlan, StreamColumns, plan};
 
 /// Keys the engine reads itself (everything else goes to librdkafka).
-pub const ENGINE_KEYS: &[&str] = &["type", "topic", "format", "columns", "dlq.topic"];
+pub const ENGINE_KEYS: &[&str] = &[
+    "type",
+    "topic",
+    "format",
+    "columns",
+    "dlq.topic",
+    "partitions",
+];
 
 /// A source or sink of a job.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -41,6 +48,9 @@ pub struct KafkaJob {
     pub sink: Endpoint,
     /// Where rejected records go (default `<sink topic>.dlq`).
     pub dlq_topic: String,
+    /// Partitions for the sink and dead-letter topics if they must be created
+    /// (`'<sink>.partitions'`; default: as many as the source has).
+    pub sink_partitions: Option<i32>,
 }
 
 impl KafkaJob {
@@ -150,12 +160,21 @@ fn load_job(st: &StreamingQuery) -> Result<KafkaJob> {
             "{name}: '{source_name}.{k}' belongs to the sink: use '{name}.dlq.topic'"
         )));
     }
+    let sink_partitions = match lookup(&sink_props, "partitions") {
+        Some(p) => Some(p.parse::<i32>().ok().filter(|n| *n > 0).ok_or_else(|| {
+            FerrisError::Config(format!(
+                "{name}: '{name}.partitions' = '{p}' is not a positive number"
+            ))
+        })?),
+        None => None,
+    };
     Ok(KafkaJob {
         name,
         plan,
         source,
         sink,
         dlq_topic,
+        sink_partitions,
     })
 }
 
@@ -321,5 +340,14 @@ mod tests {
         .unwrap();
         assert_eq!(jobs[0].output_names(), vec!["a", "b"]);
         assert_eq!(jobs[0].dlq_topic, "bad");
+        assert_eq!(jobs[0].sink_partitions, None);
+        let jobs =
+            load_app("CREATE STREAM s AS SELECT a FROM t WITH ('s.partitions' = '3')").unwrap();
+        assert_eq!(jobs[0].sink_partitions, Some(3));
+        assert!(jobs[0].sink.client_properties.is_empty());
+        assert!(
+            err("CREATE STREAM s AS SELECT a FROM t WITH ('s.partitions' = 'x')")
+                .contains("is not a positive number")
+        );
     }
 }

@@ -11,7 +11,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use crate::connector::kafka::partition_count;
+use crate::connector::kafka::{ensure_topics, partition_count};
 use crate::error::{FerrisError, Result};
 use crate::job::app::{KafkaJob, load_app};
 use crate::metrics::{MetricsServer, ShardMetrics};
@@ -89,11 +89,16 @@ pub fn run_app(
     let brokers = &opts.settings.brokers;
     let mut partitions = Vec::with_capacity(jobs.len());
     for job in &jobs {
-        partitions.push(partition_count(
-            brokers,
-            &job.source.topic,
-            opts.connect_timeout,
-        )?);
+        let n = partition_count(brokers, &job.source.topic, opts.connect_timeout)?;
+        let out = job.sink_partitions.unwrap_or(n as i32);
+        let wanted = [(job.sink.topic.clone(), out), (job.dlq_topic.clone(), out)];
+        for t in ensure_topics(brokers, &wanted, opts.connect_timeout)? {
+            let _ = writeln!(
+                progress,
+                "ferris run: created topic '{t}' with {out} partitions"
+            );
+        }
+        partitions.push(n);
     }
     let metrics: Vec<Vec<Arc<ShardMetrics>>> = opts
         .shards
