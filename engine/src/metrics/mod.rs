@@ -176,7 +176,9 @@ pub fn render_prometheus(shards: &[Arc<ShardMetrics>]) -> String {
         ),
         ("ferris_batch_size_avg", "Average records per batch", |m| {
             let records = ShardMetrics::get(&m.records_in);
-            records.checked_div(ShardMetrics::get(&m.batches)).unwrap_or(0) as i64
+            records
+                .checked_div(ShardMetrics::get(&m.batches))
+                .unwrap_or(0) as i64
         }),
     ];
     for (name, help, get) in gauges {

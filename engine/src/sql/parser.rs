@@ -111,7 +111,13 @@ fn end_position(tokens: &[TokenWithSpan]) -> Option<Position> {
 /// them at the end of the statement.
 fn at_end_if_unplaced(e: FerrisError, end: Option<Position>) -> FerrisError {
     match e {
-        FerrisError::Parse { message, position: None } => FerrisError::Parse { message, position: end },
+        FerrisError::Parse {
+            message,
+            position: None,
+        } => FerrisError::Parse {
+            message,
+            position: end,
+        },
         other => other,
     }
 }
@@ -266,7 +272,9 @@ fn parse_query_tokens(tokens: Vec<TokenWithSpan>) -> Result<Box<sqlparser::ast::
     let end = end_position(&tokens);
     let dialect = GenericDialect {};
     let mut parser = Parser::new(&dialect).with_tokens_with_locations(tokens);
-    let query = parser.parse_query().map_err(|e| at_end_if_unplaced(from_parser_error(e), end))?;
+    let query = parser
+        .parse_query()
+        .map_err(|e| at_end_if_unplaced(from_parser_error(e), end))?;
     let next = parser.peek_token();
     if next.token != Token::EOF {
         return Err(syntax_error(

@@ -4,12 +4,12 @@
 //! was planned, so no operator ever looks a column up by name.
 
 pub mod decimal;
-mod types;
 mod scalar;
+mod types;
 
 pub use decimal::{Decimal, DecimalError};
-pub use types::DataType;
 pub use scalar::{Value, format_timestamp};
+pub use types::DataType;
 
 /// One record, laid out as the plan that produced it says.
 pub type Row = Vec<Value>;

@@ -33,7 +33,10 @@ impl Value {
             Value::Boolean(_) => DataType::Boolean,
             Value::BigInt(_) => DataType::BigInt,
             Value::Double(_) => DataType::Double,
-            Value::Decimal(_) => DataType::Decimal { precision: None, scale: None },
+            Value::Decimal(_) => DataType::Decimal {
+                precision: None,
+                scale: None,
+            },
             Value::String(_) => DataType::String,
             Value::Timestamp(_) => DataType::Timestamp,
             Value::Json(_) => DataType::Json,

@@ -32,7 +32,10 @@ impl fmt::Display for DataType {
             DataType::Boolean => f.write_str("BOOLEAN"),
             DataType::BigInt => f.write_str("BIGINT"),
             DataType::Double => f.write_str("DOUBLE"),
-            DataType::Decimal { precision: Some(p), scale } => {
+            DataType::Decimal {
+                precision: Some(p),
+                scale,
+            } => {
                 write!(f, "DECIMAL({p},{})", scale.unwrap_or(0))
             }
             DataType::Decimal { .. } => f.write_str("DECIMAL"),
