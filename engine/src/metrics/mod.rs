@@ -103,62 +103,69 @@ impl ShardMetrics {
     }
 }
 
-/// A metric: name, help text, and how to read it from a shard.
-type Series<T> = (&'static str, &'static str, fn(&ShardMetrics) -> T);
+/// Writes one metric family: its HELP and TYPE lines, then one sample per shard.
+fn family(
+    out: &mut String,
+    shards: &[Arc<ShardMetrics>],
+    name: &str,
+    kind: &str,
+    help: &str,
+    value: impl Fn(&ShardMetrics) -> i64,
+) {
+    let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
+    for m in shards {
+        let _ = writeln!(
+            out,
+            "{name}{{shard=\"{}\",job=\"{}\"}} {}",
+            m.shard,
+            m.job,
+            value(m)
+        );
+    }
+}
 
 /// Renders every shard's counters in the Prometheus text exposition format.
 pub fn render_prometheus(shards: &[Arc<ShardMetrics>]) -> String {
     let mut out = String::new();
-    let counters: [Series<u64>; 9] = [
+    let counters: [(&str, &str, fn(&ShardMetrics) -> &AtomicU64); 9] = [
         ("ferris_records_in_total", "Records consumed", |m| {
-            ShardMetrics::get(&m.records_in)
+            &m.records_in
         }),
         (
             "ferris_records_out_total",
             "Records produced to the sink",
-            |m| ShardMetrics::get(&m.records_out),
+            |m| &m.records_out,
         ),
         ("ferris_bytes_in_total", "Payload bytes consumed", |m| {
-            ShardMetrics::get(&m.bytes_in)
+            &m.bytes_in
         }),
         ("ferris_bytes_out_total", "Payload bytes produced", |m| {
-            ShardMetrics::get(&m.bytes_out)
+            &m.bytes_out
         }),
         (
             "ferris_decode_errors_total",
             "Records that failed to decode",
-            |m| ShardMetrics::get(&m.decode_errors),
+            |m| &m.decode_errors,
         ),
         (
             "ferris_eval_errors_total",
             "Records whose evaluation failed",
-            |m| ShardMetrics::get(&m.eval_errors),
+            |m| &m.eval_errors,
         ),
         (
             "ferris_dlq_records_total",
             "Records sent to the dead-letter topic",
-            |m| ShardMetrics::get(&m.dlq_records),
+            |m| &m.dlq_records,
         ),
-        ("ferris_batches_total", "Batches processed", |m| {
-            ShardMetrics::get(&m.batches)
-        }),
-        ("ferris_commits_total", "Offset commits", |m| {
-            ShardMetrics::get(&m.commits)
-        }),
+        ("ferris_batches_total", "Batches processed", |m| &m.batches),
+        ("ferris_commits_total", "Offset commits", |m| &m.commits),
     ];
-    for (name, help, get) in counters {
-        let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} counter");
-        for m in shards {
-            let _ = writeln!(
-                out,
-                "{name}{{shard=\"{}\",job=\"{}\"}} {}",
-                m.shard,
-                m.job,
-                get(m)
-            );
-        }
+    for (name, help, counter) in counters {
+        family(&mut out, shards, name, "counter", help, |m| {
+            ShardMetrics::get(counter(m)) as i64
+        });
     }
-    let gauges: [Series<i64>; 4] = [
+    let gauges: [(&str, &str, fn(&ShardMetrics) -> i64); 4] = [
         (
             "ferris_commit_lag_records",
             "Records consumed whose offsets are not committed yet",
@@ -175,23 +182,13 @@ pub fn render_prometheus(shards: &[Arc<ShardMetrics>]) -> String {
             |m| ShardMetrics::get(&m.in_flight) as i64,
         ),
         ("ferris_batch_size_avg", "Average records per batch", |m| {
-            let records = ShardMetrics::get(&m.records_in);
-            records
+            ShardMetrics::get(&m.records_in)
                 .checked_div(ShardMetrics::get(&m.batches))
                 .unwrap_or(0) as i64
         }),
     ];
-    for (name, help, get) in gauges {
-        let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} gauge");
-        for m in shards {
-            let _ = writeln!(
-                out,
-                "{name}{{shard=\"{}\",job=\"{}\"}} {}",
-                m.shard,
-                m.job,
-                get(m)
-            );
-        }
+    for (name, help, value) in gauges {
+        family(&mut out, shards, name, "gauge", help, value);
     }
     let name = "ferris_batch_latency_seconds";
     let _ = writeln!(
