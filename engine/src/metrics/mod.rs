@@ -103,6 +103,16 @@ impl ShardMetrics {
     }
 }
 
+/// A metric family: name, help text, and how to read its value from a shard.
+type Family<T> = (&'static str, &'static str, fn(&ShardMetrics) -> T);
+
+/// A counter family: the value is an atomic of the shard.
+type Counter = (
+    &'static str,
+    &'static str,
+    for<'a> fn(&'a ShardMetrics) -> &'a AtomicU64,
+);
+
 /// Writes one metric family: its HELP and TYPE lines, then one sample per shard.
 fn family(
     out: &mut String,
@@ -127,7 +137,7 @@ fn family(
 /// Renders every shard's counters in the Prometheus text exposition format.
 pub fn render_prometheus(shards: &[Arc<ShardMetrics>]) -> String {
     let mut out = String::new();
-    let counters: [(&str, &str, fn(&ShardMetrics) -> &AtomicU64); 9] = [
+    let counters: [Counter; 9] = [
         ("ferris_records_in_total", "Records consumed", |m| {
             &m.records_in
         }),
@@ -165,7 +175,7 @@ pub fn render_prometheus(shards: &[Arc<ShardMetrics>]) -> String {
             ShardMetrics::get(counter(m)) as i64
         });
     }
-    let gauges: [(&str, &str, fn(&ShardMetrics) -> i64); 4] = [
+    let gauges: [Family<i64>; 4] = [
         (
             "ferris_commit_lag_records",
             "Records consumed whose offsets are not committed yet",
