@@ -1,6 +1,9 @@
 #!/usr/bin/env bash
-# The whole test suite, as CI runs it: formatting, lints, then every test of the workspace.
+# The whole test suite, as CI runs it: formatting, lints, then every test of the workspace,
+# the Kafka end-to-end tests included (against a local tansu broker that this script installs
+# if needed, starts, and stops on exit).
 # Usage: tools/test.sh
+# With FERRIS_SKIP_KAFKA=1 no broker is installed or started and the Kafka tests say they skip.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -13,6 +16,17 @@ cargo fmt --all --check
 
 step "cargo clippy --workspace --all-targets -- -D warnings"
 cargo clippy --workspace --all-targets -- -D warnings
+
+if [ "${FERRIS_SKIP_KAFKA:-}" != 1 ]; then
+    step "tools/dev-broker.sh install && start (tansu on 127.0.0.1:${FERRIS_BROKER_PORT:-9092})"
+    tools/dev-broker.sh install
+    # Stop only a broker this script started: a developer's running one is left alone.
+    if ! tools/dev-broker.sh status >/dev/null 2>&1; then
+        trap 'tools/dev-broker.sh stop >/dev/null || true' EXIT
+    fi
+    tools/dev-broker.sh start
+    export FERRIS_BROKERS="127.0.0.1:${FERRIS_BROKER_PORT:-9092}"
+fi
 
 step "cargo test --workspace"
 cargo test --workspace
