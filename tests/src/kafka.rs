@@ -705,9 +705,10 @@ pub fn scratch_dir() -> Result<PathBuf> {
     Ok(dir)
 }
 
-/// The `ferris` binary: `$FERRIS_BIN`, else `target/<profile>/ferris` next to this test
-/// executable's `deps/` folder. `cargo test --workspace` builds it (ferris-tools has
-/// integration tests); when it is missing it is built here with `cargo build -p ferris-tools`.
+/// The `ferris` binary: `$FERRIS_BIN`, else `target/<profile>/ferris` of the profile this
+/// executable was built in (a test in `deps/` or a binary such as a benchmark), brought up to date once per test process with
+/// `cargo build -p ferris-tools --bin ferris` (a no-op after `cargo test --workspace`, which
+/// builds it; `cargo test -p ferris-tests` alone would otherwise run a stale or missing one).
 pub fn ferris_bin() -> Result<PathBuf> {
     static BIN: OnceLock<std::result::Result<PathBuf, String>> = OnceLock::new();
     BIN.get_or_init(find_or_build_ferris).clone()
@@ -718,29 +719,46 @@ fn find_or_build_ferris() -> Result<PathBuf> {
         return Ok(PathBuf::from(bin));
     }
     let exe = std::env::current_exe().map_err(|e| format!("current_exe: {e}"))?;
+    // Test executables live in target/<profile>/deps/, binaries in target/<profile>/.
     let profile_dir = exe
         .parent()
-        .and_then(Path::parent)
+        .and_then(|dir| {
+            if dir.file_name().is_some_and(|n| n == "deps") {
+                dir.parent()
+            } else {
+                Some(dir)
+            }
+        })
         .ok_or_else(|| format!("no target dir above {}", exe.display()))?;
     let bin = profile_dir.join(format!("ferris{}", std::env::consts::EXE_SUFFIX));
-    if bin.is_file() {
-        return Ok(bin);
-    }
-    eprintln!(
-        "ferris-tests: {} is missing; building it with `cargo build -p ferris-tools --bin ferris`",
-        bin.display()
-    );
     let mut cmd = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()));
-    cmd.args(["build", "-p", "ferris-tools", "--bin", "ferris"])
+    cmd.args(["build", "--quiet", "-p", "ferris-tools", "--bin", "ferris"])
         .current_dir(workspace_root());
     if profile_dir.file_name().is_some_and(|n| n == "release") {
         cmd.arg("--release");
     }
-    let status = cmd.status().map_err(|e| format!("cargo build: {e}"))?;
-    if !status.success() || !bin.is_file() {
-        return Err(format!("cargo build -p ferris-tools failed ({status})"));
+    match cmd.status() {
+        Ok(status) if status.success() && bin.is_file() => Ok(bin),
+        Ok(status) if bin.is_file() => {
+            eprintln!(
+                "ferris-tests: `cargo build -p ferris-tools` failed ({status}); using the existing {}",
+                bin.display()
+            );
+            Ok(bin)
+        }
+        Ok(status) => Err(format!(
+            "cargo build -p ferris-tools failed ({status}) and there is no {}",
+            bin.display()
+        )),
+        Err(e) if bin.is_file() => {
+            eprintln!(
+                "ferris-tests: cannot run cargo ({e}); using the existing {}",
+                bin.display()
+            );
+            Ok(bin)
+        }
+        Err(e) => Err(format!("cannot run cargo to build ferris: {e}")),
     }
-    Ok(bin)
 }
 
 /// A running `ferris` process. Dropping it kills the process (SIGKILL) and reaps it, so a
