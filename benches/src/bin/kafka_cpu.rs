@@ -1,0 +1,398 @@
+//! Per-core CPU cost of `ferris run` against a plain rdkafka consume-and-produce loop.
+//!
+//! ```text
+//! tools/dev-broker.sh start
+//! cargo run --release -p ferris-benches --bin kafka_cpu -- --records 1000000
+//! ```
+//!
+//! Produces N trades to a fresh 8-partition topic, then
+//! (a) runs a plain loop in this process: one `BaseConsumer` assigned every partition from
+//!     offset 0 and one `BaseProducer` copying each key and payload through to another topic,
+//!     until N records are acknowledged; it measures wall time and this process's CPU time
+//!     (utime + stime of /proc/self/stat, librdkafka's threads included);
+//! (b) runs `ferris run --shards 1` with a filter that passes everything and projects every
+//!     field (so the output volume matches), until its group has committed all N input offsets
+//!     (every output acknowledged); it measures wall time and the ferris process's CPU time
+//!     (/proc/PID/stat) before SIGTERM.
+//!
+//! Prints records/s and CPU-seconds per million records for both, and their ratio.
+
+use std::collections::BTreeMap;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use ferris_tests::kafka::{
+    FerrisProcess, Outgoing, brokers, committed_offsets, consume_all, create_topic, reachable,
+    scratch_dir, trades, unique_name,
+};
+use rdkafka::ClientConfig;
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::message::Message;
+use rdkafka::producer::{BaseProducer, BaseRecord, DeliveryResult, Producer, ProducerContext};
+use rdkafka::types::RDKafkaErrorCode;
+use rdkafka::{ClientContext, Offset, TopicPartitionList};
+
+type Result<T> = std::result::Result<T, String>;
+
+const PARTITIONS: i32 = 8;
+
+#[derive(Debug)]
+struct Args {
+    records: usize,
+    brokers: String,
+    shards: usize,
+    verify: bool,
+}
+
+fn parse_args() -> Result<Args> {
+    let mut args = Args {
+        records: 1_000_000,
+        brokers: brokers(),
+        shards: 1,
+        verify: true,
+    };
+    let mut it = std::env::args().skip(1);
+    while let Some(a) = it.next() {
+        let mut value = |name: &str| it.next().ok_or_else(|| format!("{name} needs a value"));
+        match a.as_str() {
+            "--records" => {
+                args.records = value("--records")?
+                    .replace('_', "")
+                    .parse()
+                    .map_err(|e| format!("--records: {e}"))?;
+            }
+            "--brokers" => args.brokers = value("--brokers")?,
+            "--shards" => {
+                args.shards = value("--shards")?
+                    .parse()
+                    .map_err(|e| format!("--shards: {e}"))?;
+            }
+            "--no-verify" => args.verify = false,
+            "-h" | "--help" => {
+                println!(
+                    "usage: kafka_cpu [--records N] [--brokers HOST:PORT] [--shards N] [--no-verify]\n\
+                     Compares the CPU time per million records of `ferris run` with a plain rdkafka\n\
+                     consume-produce loop. Needs a broker: tools/dev-broker.sh start"
+                );
+                std::process::exit(0);
+            }
+            other => return Err(format!("unknown argument {other} (see --help)")),
+        }
+    }
+    Ok(args)
+}
+
+/// Clock ticks per second of /proc/*/stat times.
+fn clock_ticks() -> f64 {
+    Command::new("getconf")
+        .arg("CLK_TCK")
+        .output()
+        .ok()
+        .and_then(|o| String::from_utf8(o.stdout).ok())
+        .and_then(|s| s.trim().parse::<f64>().ok())
+        .filter(|t| *t > 0.0)
+        .unwrap_or(100.0)
+}
+
+/// utime + stime of a process in seconds, from /proc/PID/stat (`self` for this process).
+fn cpu_seconds(pid: &str, ticks: f64) -> Result<f64> {
+    let path = format!("/proc/{pid}/stat");
+    let stat = std::fs::read_to_string(&path).map_err(|e| format!("read {path}: {e}"))?;
+    // Fields after the command name (which may hold spaces) start at field 3 (state).
+    let rest = &stat[stat.rfind(')').ok_or("no ) in stat")? + 2..];
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let field = |i: usize| -> Result<f64> {
+        fields
+            .get(i)
+            .ok_or_else(|| format!("short {path}"))?
+            .parse::<f64>()
+            .map_err(|e| format!("{path}: {e}"))
+    };
+    // utime is field 14, stime field 15: indexes 11 and 12 from field 3.
+    Ok((field(11)? + field(12)?) / ticks)
+}
+
+#[derive(Debug, Default)]
+struct Failures {
+    failed: std::sync::atomic::AtomicUsize,
+    acked: std::sync::atomic::AtomicUsize,
+}
+
+impl ClientContext for Failures {}
+
+impl ProducerContext for Failures {
+    type DeliveryOpaque = ();
+
+    fn delivery(&self, result: &DeliveryResult<'_>, _opaque: ()) {
+        let counter = if result.is_ok() {
+            &self.acked
+        } else {
+            &self.failed
+        };
+        counter.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    }
+}
+
+#[derive(Debug)]
+struct Measured {
+    wall: Duration,
+    cpu: f64,
+}
+
+impl Measured {
+    fn records_per_s(&self, n: usize) -> f64 {
+        n as f64 / self.wall.as_secs_f64()
+    }
+
+    fn cpu_per_million(&self, n: usize) -> f64 {
+        self.cpu * 1_000_000.0 / n as f64
+    }
+}
+
+/// (a) The plain loop: consume every partition, copy key and payload to `out`.
+fn plain_loop(brokers: &str, input: &str, out: &str, n: usize, ticks: f64) -> Result<Measured> {
+    let cpu0 = cpu_seconds("self", ticks)?;
+    let start = Instant::now();
+    let consumer: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", brokers)
+        .set("group.id", unique_name("kafka-cpu-plain"))
+        .set("enable.auto.commit", "false")
+        .set("enable.partition.eof", "false")
+        .set("fetch.wait.max.ms", "50")
+        .create()
+        .map_err(|e| format!("consumer: {e}"))?;
+    let producer: BaseProducer<Failures> = ClientConfig::new()
+        .set("bootstrap.servers", brokers)
+        .set("linger.ms", "5")
+        .set("queue.buffering.max.messages", "200000")
+        .set("message.timeout.ms", "0")
+        .create_with_context(Failures::default())
+        .map_err(|e| format!("producer: {e}"))?;
+    let mut tpl = TopicPartitionList::new();
+    for p in 0..PARTITIONS {
+        tpl.add_partition_offset(input, p, Offset::Offset(0))
+            .map_err(|e| format!("assign: {e}"))?;
+    }
+    consumer.assign(&tpl).map_err(|e| format!("assign: {e}"))?;
+    let mut consumed = 0;
+    let mut idle = Instant::now();
+    while consumed < n {
+        match consumer.poll(Duration::from_millis(100)) {
+            None => {
+                if idle.elapsed() > Duration::from_secs(30) {
+                    return Err(format!("plain loop: stuck at {consumed} of {n} records"));
+                }
+            }
+            Some(Err(e)) => return Err(format!("plain loop consume: {e}")),
+            Some(Ok(m)) => {
+                idle = Instant::now();
+                consumed += 1;
+                let mut record: BaseRecord<'_, [u8], [u8]> = BaseRecord::to(out);
+                if let Some(k) = m.key() {
+                    record = record.key(k);
+                }
+                if let Some(p) = m.payload() {
+                    record = record.payload(p);
+                }
+                loop {
+                    match producer.send(record) {
+                        Ok(()) => break,
+                        Err((e, back))
+                            if e.rdkafka_error_code() == Some(RDKafkaErrorCode::QueueFull) =>
+                        {
+                            record = back;
+                            producer.poll(Duration::from_millis(1));
+                        }
+                        Err((e, _)) => return Err(format!("plain loop produce: {e}")),
+                    }
+                }
+                producer.poll(Duration::ZERO);
+            }
+        }
+    }
+    producer
+        .flush(Duration::from_secs(120))
+        .map_err(|e| format!("plain loop flush: {e}"))?;
+    let wall = start.elapsed();
+    let context = producer.context();
+    let failed = context.failed.load(std::sync::atomic::Ordering::Relaxed);
+    let acked = context.acked.load(std::sync::atomic::Ordering::Relaxed);
+    if failed > 0 || acked != n {
+        return Err(format!(
+            "plain loop: {acked} acknowledged, {failed} failed of {n}"
+        ));
+    }
+    drop(consumer);
+    drop(producer);
+    let cpu = cpu_seconds("self", ticks)? - cpu0;
+    Ok(Measured { wall, cpu })
+}
+
+/// (b) `ferris run --shards N` with a pass-everything job, until all N input offsets are
+/// committed.
+fn ferris(
+    brokers: &str,
+    input: &str,
+    out: &str,
+    n: usize,
+    shards: usize,
+    ticks: f64,
+) -> Result<Measured> {
+    let name = unique_name("kafka_cpu").replace('-', "_");
+    let sql = format!(
+        "CREATE STREAM {name} AS\n\
+         SELECT id, symbol, price, quantity, side, account, ts\n\
+         FROM trades\n\
+         WHERE price > 0\n\
+         WITH ('trades.type' = 'kafka_source', 'trades.topic' = '{input}', 'trades.format' = 'json',\n\
+               '{name}.type' = 'kafka_sink', '{name}.topic' = '{out}', '{name}.format' = 'json');\n"
+    );
+    let app = scratch_dir()?.join(format!("{name}.sql"));
+    std::fs::write(&app, sql).map_err(|e| format!("write {}: {e}", app.display()))?;
+    let group = format!("ferris-{name}");
+    let shards = shards.to_string();
+    // Found (and built if needed) before the clock starts.
+    let bin = ferris_tests::kafka::ferris_bin()?;
+    println!("  {}", bin.display());
+    let start = Instant::now();
+    let mut process = FerrisProcess::spawn(
+        &name,
+        &[
+            "run",
+            "--brokers",
+            brokers,
+            "--shards",
+            &shards,
+            "--progress-interval",
+            "0",
+            app.to_str().ok_or("app path is not UTF-8")?,
+        ],
+    )?;
+    let pid = process.id().to_string();
+    let mut last = 0i64;
+    let mut last_change = Instant::now();
+    loop {
+        std::thread::sleep(Duration::from_millis(20));
+        if let Some(status) = process.try_status()? {
+            return Err(format!(
+                "ferris run exited with {status}:\n{}",
+                process.output()
+            ));
+        }
+        let committed: i64 = committed_offsets(brokers, &group, input)
+            .unwrap_or_else(|_| BTreeMap::new())
+            .values()
+            .sum();
+        if committed as usize >= n {
+            break;
+        }
+        if committed != last {
+            last = committed;
+            last_change = Instant::now();
+        } else if last_change.elapsed() > Duration::from_secs(60) {
+            return Err(format!(
+                "ferris run: stuck at {committed} of {n} committed:\n{}",
+                process.output()
+            ));
+        }
+    }
+    let wall = start.elapsed();
+    let cpu = cpu_seconds(&pid, ticks)?;
+    let status = process.terminate(Duration::from_secs(30))?;
+    if !status.success() {
+        return Err(format!(
+            "ferris run exited with {status}:\n{}",
+            process.output()
+        ));
+    }
+    Ok(Measured { wall, cpu })
+}
+
+fn verify(brokers: &str, topic: &str, n: usize) -> Result<()> {
+    let got = consume_all(
+        brokers,
+        topic,
+        n,
+        Duration::from_secs(10),
+        Duration::from_secs(300),
+    )?;
+    if got.len() < n {
+        return Err(format!("{topic} holds {} records, expected {n}", got.len()));
+    }
+    println!("  verified: {topic} holds {} records", got.len());
+    Ok(())
+}
+
+fn run() -> Result<()> {
+    let args = parse_args()?;
+    let first = args.brokers.split(',').next().unwrap_or_default();
+    if !reachable(first, Duration::from_secs(2)) {
+        return Err(format!(
+            "no Kafka broker at {first}: start one with `tools/dev-broker.sh start`"
+        ));
+    }
+    let ticks = clock_ticks();
+    let n = args.records;
+    let input = unique_name("kafka-cpu-in");
+    let plain_out = unique_name("kafka-cpu-plain-out");
+    let ferris_out = unique_name("kafka-cpu-ferris-out");
+    for t in [&input, &plain_out, &ferris_out] {
+        create_topic(&args.brokers, t, PARTITIONS)?;
+    }
+    println!("producing {n} trades to {input} ({PARTITIONS} partitions)");
+    let started = Instant::now();
+    let records: Vec<Outgoing> = trades(n, 7, 0)
+        .iter()
+        .map(|t| t.outgoing(PARTITIONS))
+        .collect();
+    let bytes: usize = records.iter().map(|r| r.payload.len()).sum();
+    ferris_tests::kafka::produce(&args.brokers, &input, &records)?;
+    drop(records);
+    println!(
+        "  {n} records, {:.1} bytes/record on average, produced in {:.2?}",
+        bytes as f64 / n as f64,
+        started.elapsed()
+    );
+
+    println!("(a) plain rdkafka consume -> produce loop (copy key and payload)");
+    let plain = plain_loop(&args.brokers, &input, &plain_out, n, ticks)?;
+    println!(
+        "  wall {:.2} s, {:.0} records/s, CPU {:.2} s = {:.3} CPU-s per million",
+        plain.wall.as_secs_f64(),
+        plain.records_per_s(n),
+        plain.cpu,
+        plain.cpu_per_million(n)
+    );
+    if args.verify {
+        verify(&args.brokers, &plain_out, n)?;
+    }
+
+    println!(
+        "(b) ferris run --shards {}: WHERE price > 0, every field projected",
+        args.shards
+    );
+    let engine = ferris(&args.brokers, &input, &ferris_out, n, args.shards, ticks)?;
+    println!(
+        "  wall {:.2} s, {:.0} records/s, CPU {:.2} s = {:.3} CPU-s per million",
+        engine.wall.as_secs_f64(),
+        engine.records_per_s(n),
+        engine.cpu,
+        engine.cpu_per_million(n)
+    );
+    if args.verify {
+        verify(&args.brokers, &ferris_out, n)?;
+    }
+    println!(
+        "ratio ferris / plain: CPU per record {:.2}x, wall {:.2}x",
+        engine.cpu / plain.cpu,
+        engine.wall.as_secs_f64() / plain.wall.as_secs_f64()
+    );
+    Ok(())
+}
+
+fn main() {
+    if let Err(e) = run() {
+        eprintln!("kafka_cpu: {e}");
+        std::process::exit(1);
+    }
+}
