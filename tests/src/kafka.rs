@@ -969,7 +969,15 @@ impl OwnBroker {
 }
 
 impl Drop for OwnBroker {
+    /// Stops the broker and deletes its SQLite files (tens of MB); its log stays.
     fn drop(&mut self) {
         let _ = self.script("stop");
+        if let Ok(entries) = std::fs::read_dir(&self.data) {
+            for e in entries.flatten() {
+                if e.file_name().to_string_lossy().starts_with("tansu.db") {
+                    let _ = std::fs::remove_file(e.path());
+                }
+            }
+        }
     }
 }
