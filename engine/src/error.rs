@@ -66,6 +66,9 @@ pub enum FerrisError {
         /// The underlying error.
         source: std::io::Error,
     },
+    /// Kafka failed at run time in a way the engine cannot ride out.
+    #[error("Kafka error: {0}")]
+    Kafka(String),
     /// One input record was rejected (malformed, or its evaluation failed) where that is fatal
     /// (`ferris query --strict`).
     #[error("{stream}:{line}: {message}")]

@@ -15,11 +15,12 @@ use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::client::DefaultClientContext;
 use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext, Rebalance};
-use rdkafka::error::KafkaError;
-use rdkafka::message::Message;
+use rdkafka::error::{KafkaError, KafkaResult};
+use rdkafka::message::OwnedMessage;
 use rdkafka::producer::{DeliveryResult, ProducerContext};
 use rdkafka::statistics::Statistics;
 use rdkafka::types::RDKafkaErrorCode;
+use rdkafka::{Offset, TopicPartitionList};
 
 use crate::error::{FerrisError, Result};
 use crate::metrics::ShardMetrics;
@@ -84,12 +85,26 @@ pub struct Delivery {
 pub struct FailedRecord {
     /// Why.
     pub error: String,
-    /// The topic it was for.
-    pub topic: String,
-    /// Its key.
-    pub key: Option<Vec<u8>>,
-    /// Its payload.
-    pub payload: Option<Vec<u8>>,
+    /// True when the record itself is at fault (too large, invalid): sending it again cannot
+    /// work. Otherwise the failure is the broker's or the network's, and the record is sent
+    /// again.
+    pub record_error: bool,
+    /// The record (topic, key, payload, headers).
+    pub message: OwnedMessage,
+}
+
+/// Errors that reject the record itself, whatever the broker's state.
+pub fn is_record_error(code: Option<RDKafkaErrorCode>) -> bool {
+    matches!(
+        code,
+        Some(
+            RDKafkaErrorCode::InvalidMessage
+                | RDKafkaErrorCode::InvalidMessageSize
+                | RDKafkaErrorCode::MessageSizeTooLarge
+                | RDKafkaErrorCode::InvalidRecord
+                | RDKafkaErrorCode::InvalidTimestamp
+        )
+    )
 }
 
 /// The producer's context: delivery reports go into a lock-free queue that the shard drains
@@ -110,17 +125,16 @@ impl ProducerContext for ShardProducerContext {
             Ok(_) => None,
             Err((e, m)) => Some(FailedRecord {
                 error: e.to_string(),
-                topic: m.topic().to_string(),
-                key: m.key().map(<[u8]>::to_vec),
-                payload: m.payload().map(<[u8]>::to_vec),
+                record_error: is_record_error(e.rdkafka_error_code()),
+                message: m.detach(),
             }),
         };
         self.deliveries.push(Delivery { opaque, failure });
     }
 }
 
-/// The consumer's context: publishes consumer lag from librdkafka statistics and notes
-/// partitions revoked by a group rebalance.
+/// The consumer's context: publishes consumer lag from librdkafka statistics, notes partitions
+/// revoked by a group rebalance, and reports which offset commits the broker confirmed.
 #[derive(Debug)]
 pub struct ShardConsumerContext {
     /// Where lag is published.
@@ -129,6 +143,8 @@ pub struct ShardConsumerContext {
     pub topic: String,
     /// Partitions revoked since the shard last looked.
     pub revoked: Arc<SegQueue<i32>>,
+    /// `(partition, offset)` commits the broker confirmed since the shard last looked.
+    pub committed: Arc<SegQueue<(i32, i64)>>,
 }
 
 impl ClientContext for ShardConsumerContext {
@@ -146,6 +162,23 @@ impl ClientContext for ShardConsumerContext {
 }
 
 impl ConsumerContext for ShardConsumerContext {
+    fn commit_callback(&self, result: KafkaResult<()>, offsets: &TopicPartitionList) {
+        match result {
+            Ok(()) => {
+                for e in offsets.elements_for_topic(&self.topic) {
+                    if let Offset::Offset(o) = e.offset() {
+                        self.committed.push((e.partition(), o));
+                    }
+                }
+            }
+            // The next commit carries the same or later offsets.
+            Err(e) => eprintln!(
+                "ferris: shard {} job {}: commit failed: {e}",
+                self.metrics.shard, self.metrics.job
+            ),
+        }
+    }
+
     fn pre_rebalance(&self, _consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
         if let Rebalance::Revoke(list) = rebalance {
             for e in list.elements() {

@@ -11,7 +11,7 @@ use rdkafka::Offset;
 use rdkafka::TopicPartitionList;
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
-use rdkafka::message::{BorrowedMessage, Header, Message, OwnedHeaders};
+use rdkafka::message::{BorrowedMessage, Header, Message, OwnedHeaders, OwnedMessage};
 use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
 
 use super::offsets::{OffsetTracker, pack, unpack};
@@ -27,6 +27,9 @@ use crate::job::app::KafkaJob;
 use crate::metrics::ShardMetrics;
 use crate::sql::planner::SystemColumn;
 use crate::value::{Row, Value};
+
+/// How long records the broker failed to take wait before they are sent again.
+const RETRY_BACKOFF: Duration = Duration::from_millis(200);
 
 /// How a shard gets its partitions.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -91,6 +94,11 @@ pub struct JobShard {
     producer: Producer_,
     deliveries: Arc<crossbeam_queue::SegQueue<Delivery>>,
     revoked: Arc<crossbeam_queue::SegQueue<i32>>,
+    committed: Arc<crossbeam_queue::SegQueue<(i32, i64)>>,
+    /// Records the broker failed to take for a reason of its own, to send again (with their
+    /// packed input position), and when.
+    retries: Vec<(usize, OwnedMessage)>,
+    retry_at: Instant,
     decoder: JsonDecoder,
     encoder: JsonEncoder,
     pipeline: Pipeline,
@@ -122,6 +130,7 @@ impl JobShard {
         stop: Arc<AtomicBool>,
     ) -> Result<JobShard> {
         let revoked = Arc::new(crossbeam_queue::SegQueue::new());
+        let committed = Arc::new(crossbeam_queue::SegQueue::new());
         let group = match assignment {
             Assignment::Static(_) => format!("ferris-{}", job.name),
             Assignment::Group(g) => g.clone(),
@@ -134,6 +143,7 @@ impl JobShard {
                     metrics: Arc::clone(&metrics),
                     topic: job.source.topic.clone(),
                     revoked: Arc::clone(&revoked),
+                    committed: Arc::clone(&committed),
                 })
                 .map_err(|e| {
                     config_error(
@@ -194,6 +204,9 @@ impl JobShard {
             producer,
             deliveries,
             revoked,
+            committed,
+            retries: Vec::new(),
+            retry_at: Instant::now(),
             tracker: OffsetTracker::new(),
             row: Vec::new(),
             out: Vec::with_capacity(512),
@@ -207,11 +220,20 @@ impl JobShard {
         let mut idle = Duration::from_micros(100);
         let mut last_commit = Instant::now();
         while !self.stop.load(Ordering::Relaxed) {
-            let polled = self.process_batch()?;
+            // While records wait to be sent again, consume nothing new (backpressure).
+            let polled = if self.retries.is_empty() {
+                self.process_batch()?
+            } else {
+                self.resend_failed()?;
+                0
+            };
             self.producer.poll(Duration::ZERO);
             self.handle_deliveries()?;
             while let Some(p) = self.revoked.pop() {
                 self.tracker.forget(p);
+            }
+            while let Some(c) = self.committed.pop() {
+                self.tracker.mark_committed(&[c]);
             }
             if last_commit.elapsed() >= self.settings.commit_interval {
                 self.commit(CommitMode::Async);
@@ -364,34 +386,40 @@ impl JobShard {
         })
     }
 
-    /// Applies delivery reports: acknowledged records complete their input; a record the
-    /// broker refused goes to the dead-letter topic (its input completes when that is
-    /// acknowledged); a dead letter the broker refuses stops the shard without committing it.
+    /// Applies delivery reports. An acknowledged record completes its input. A record the
+    /// broker refused for a reason of its own (broker or network trouble) is sent again, so
+    /// good output is never diverted. A record refused for what it is (too large, invalid)
+    /// goes to the dead-letter topic, and its input completes when that is acknowledged; a
+    /// dead letter refused for what it is stops the shard without committing its input.
     fn handle_deliveries(&mut self) -> Result<()> {
         while let Some(d) = self.deliveries.pop() {
             let (partition, offset) = unpack(d.opaque);
-            match d.failure {
-                None => {
-                    self.tracker.acked(partition, offset);
+            let Some(f) = d.failure else {
+                self.tracker.acked(partition, offset);
+                continue;
+            };
+            let topic = f.message.topic().to_string();
+            if !f.record_error {
+                if self.retries.is_empty() {
+                    eprintln!(
+                        "ferris: shard {} job {}: delivery to '{topic}' failed ({}); sending again",
+                        self.metrics.shard, self.job.name, f.error
+                    );
+                    self.retry_at = Instant::now() + RETRY_BACKOFF;
                 }
-                Some(f) if f.topic != self.job.dlq_topic => {
-                    let reason = format!("delivery to '{}' failed: {}", f.topic, f.error);
-                    self.send_dead_letter(
-                        f.key.as_deref(),
-                        f.payload.as_deref(),
-                        &reason,
-                        partition,
-                        offset,
-                    )?;
-                    ShardMetrics::add(&self.metrics.dlq_records, 1);
-                }
-                Some(f) => {
-                    return Err(FerrisError::Config(format!(
-                        "{}: the dead-letter topic '{}' refused a record ({}); stopping without committing \
-                         partition {partition} offset {offset}",
-                        self.job.name, f.topic, f.error
-                    )));
-                }
+                self.retries.push((d.opaque, f.message));
+            } else if topic != self.job.dlq_topic {
+                let reason = format!("delivery to '{topic}' failed: {}", f.error);
+                let m = &f.message;
+                self.send_dead_letter(m.key(), m.payload(), &reason, partition, offset)?;
+                ShardMetrics::add(&self.metrics.dlq_records, 1);
+                self.report.dead_letters += 1;
+            } else {
+                return Err(FerrisError::Kafka(format!(
+                    "{}: the dead-letter topic '{topic}' refused a record ({}); stopping without \
+                     committing partition {partition} offset {offset}",
+                    self.job.name, f.error
+                )));
             }
         }
         self.metrics
@@ -400,6 +428,29 @@ impl JobShard {
         self.metrics
             .commit_lag
             .store(self.tracker.pending_records(), Ordering::Relaxed);
+        Ok(())
+    }
+
+    /// Sends again the records the broker failed to take, once the back-off has passed.
+    fn resend_failed(&mut self) -> Result<()> {
+        if Instant::now() < self.retry_at {
+            return Ok(());
+        }
+        for (opaque, m) in std::mem::take(&mut self.retries) {
+            send_blocking(&self.producer, || {
+                let mut r = BaseRecord::with_opaque_to(m.topic(), opaque);
+                if let Some(k) = m.key() {
+                    r = r.key(k);
+                }
+                if let Some(p) = m.payload() {
+                    r = r.payload(p);
+                }
+                if let Some(h) = m.headers() {
+                    r = r.headers(h.clone());
+                }
+                r
+            })?;
+        }
         Ok(())
     }
 
@@ -419,7 +470,10 @@ impl JobShard {
         }
         match self.consumer.commit(&tpl, mode) {
             Ok(()) => {
-                self.tracker.mark_committed(&commits);
+                // An asynchronous commit is confirmed later, through the consumer context.
+                if matches!(mode, CommitMode::Sync) {
+                    self.tracker.mark_committed(&commits);
+                }
                 ShardMetrics::add(&self.metrics.commits, 1);
             }
             // Nothing to worry about: the next commit carries the same or later offsets.
@@ -433,9 +487,12 @@ impl JobShard {
     /// Stops consuming, waits (bounded) for outstanding deliveries, commits what is delivered.
     async fn drain(mut self) -> Result<ShardReport> {
         let deadline = Instant::now() + self.settings.drain_timeout;
-        while self.tracker.unacknowledged() > 0 && Instant::now() < deadline {
+        while (self.tracker.unacknowledged() > 0 || !self.retries.is_empty())
+            && Instant::now() < deadline
+        {
             self.producer.poll(Duration::ZERO);
             self.handle_deliveries()?;
+            self.resend_failed()?;
             runtime::sleep(Duration::from_millis(1)).await;
         }
         self.handle_deliveries()?;
@@ -528,7 +585,12 @@ fn send_blocking<'a>(
             Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), _)) => {
                 producer.poll(Duration::from_millis(1));
             }
-            Err((e, _)) => return Err(FerrisError::Config(format!("producing failed: {e}"))),
+            Err((e, r)) => {
+                return Err(FerrisError::Kafka(format!(
+                    "producing to '{}' failed: {e}",
+                    r.topic
+                )));
+            }
         }
     }
 }
