@@ -8,7 +8,7 @@ ferris=${1:-target/release/ferris}
 [ -x "$ferris" ] || cargo build --release -q -p ferris-tools
 
 tools/dev-broker.sh start
-tools/dev-broker.sh topic trades 8 || true
+tools/dev-broker.sh topic trades 8 >/dev/null 2>&1 || true
 
 echo "==> ferris produce --topic trades --key symbol < examples/trades.jsonl" >&2
 "$ferris" produce --topic trades --key symbol --input examples/trades.jsonl

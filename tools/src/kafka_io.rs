@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result, bail};
 use clap::Args;
 use ferris_engine::codec::json::JsonDecoder;
+use ferris_engine::connector::kafka::ensure_topics;
 use ferris_engine::sql::planner::InputField;
 use ferris_engine::value::Value;
 use rdkafka::config::ClientConfig;
@@ -38,6 +39,9 @@ pub struct ProduceArgs {
     /// Use this top-level field's value as the record key.
     #[arg(long)]
     key: Option<String>,
+    /// Partitions of the topic if it has to be created.
+    #[arg(long, default_value_t = 1)]
+    partitions: i32,
     /// Kafka bootstrap servers [default: $FERRIS_BROKERS or 127.0.0.1:9092].
     #[arg(long)]
     brokers: Option<String>,
@@ -45,8 +49,16 @@ pub struct ProduceArgs {
 
 /// Produces every non-blank line as one record.
 pub fn produce(args: ProduceArgs) -> Result<()> {
+    let brokers = brokers(args.brokers);
+    let wanted = [(args.topic.clone(), args.partitions.max(1))];
+    for t in ensure_topics(&brokers, &wanted, Duration::from_secs(10))? {
+        eprintln!(
+            "ferris produce: created topic '{t}' with {} partition(s)",
+            args.partitions.max(1)
+        );
+    }
     let producer: BaseProducer = ClientConfig::new()
-        .set("bootstrap.servers", brokers(args.brokers))
+        .set("bootstrap.servers", &brokers)
         .set("linger.ms", "5")
         .set("queue.buffering.max.messages", "500000")
         .create()
