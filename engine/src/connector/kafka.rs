@@ -43,8 +43,10 @@ pub const PRODUCER_DEFAULTS: &[(&str, &str)] = &[
     // Never give up on a record while the broker is away: nothing is dropped, the queue fills,
     // and a full queue stops consumption (backpressure).
     ("message.timeout.ms", "0"),
-    // Keeps records of one key in order through retries.
-    ("max.in.flight.requests.per.connection", "1"),
+    // Keeps records of one key in order through retries, without giving up pipelining (up to
+    // five requests in flight) the way `max.in.flight.requests.per.connection=1` would; implies
+    // `acks=all`.
+    ("enable.idempotence", "true"),
     ("queue.buffering.max.messages", "200000"),
 ];
 
