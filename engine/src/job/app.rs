@@ -112,7 +112,7 @@ fn load_job(st: &StreamingQuery) -> Result<KafkaJob> {
             ));
         }
     };
-    let source_name = from_name(st).ok_or_else(|| {
+    let source_name = st.source_name().ok_or_else(|| {
         FerrisError::plan("a streaming query needs FROM <stream>", Some(st.position))
     })?;
     let source_props = props_of(st, &source_name);
@@ -230,18 +230,6 @@ fn endpoint(
         topic,
         client_properties,
     })
-}
-
-fn from_name(st: &StreamingQuery) -> Option<String> {
-    let SetExpr::Select(s) = st.query.body.as_ref() else {
-        return None;
-    };
-    match &s.from.first()?.relation {
-        sqlparser::ast::TableFactor::Table { name, .. } => {
-            name.0.last()?.as_ident().map(|i| i.value.clone())
-        }
-        _ => None,
-    }
 }
 
 fn uses_wildcard(st: &StreamingQuery) -> bool {

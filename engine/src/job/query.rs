@@ -12,8 +12,6 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use sqlparser::ast::{SetExpr, TableFactor};
-
 use crate::codec::json::{JsonDecoder, JsonEncoder, infer_columns};
 use crate::connector::file::{LineReader, is_stdio};
 use crate::connector::{LineSource, MemoryLines};
@@ -189,7 +187,9 @@ pub fn run_query(
     let statement = parse_one(sql)?;
     let stdin;
     let inputs = if inputs.is_empty() {
-        let name = from_name(&statement).unwrap_or_else(|| "stdin".to_string());
+        let name = statement
+            .source_name()
+            .unwrap_or_else(|| "stdin".to_string());
         stdin = [InputSpec {
             name,
             path: PathBuf::from("-"),
@@ -240,17 +240,6 @@ fn parse_one(sql: &str) -> Result<StreamingQuery> {
     statements
         .pop()
         .ok_or_else(|| FerrisError::Internal("statement vanished".into()))
-}
-
-/// The stream named by the first `FROM` item, if the statement is a simple `SELECT`.
-fn from_name(statement: &StreamingQuery) -> Option<String> {
-    let SetExpr::Select(select) = statement.query.body.as_ref() else {
-        return None;
-    };
-    let TableFactor::Table { name, .. } = &select.from.first()?.relation else {
-        return None;
-    };
-    name.0.last()?.as_ident().map(|ident| ident.value.clone())
 }
 
 /// A named source of lines.

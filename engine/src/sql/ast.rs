@@ -67,3 +67,16 @@ pub struct StreamingQuery {
     /// Where the statement starts.
     pub position: Position,
 }
+
+impl StreamingQuery {
+    /// The stream named by the first `FROM` item, if the statement is a simple `SELECT`.
+    pub fn source_name(&self) -> Option<String> {
+        let sqlparser::ast::SetExpr::Select(select) = self.query.body.as_ref() else {
+            return None;
+        };
+        let sqlparser::ast::TableFactor::Table { name, .. } = &select.from.first()?.relation else {
+            return None;
+        };
+        name.0.last()?.as_ident().map(|ident| ident.value.clone())
+    }
+}
