@@ -292,5 +292,5 @@ fn input_specs_parse() {
 #[test]
 fn the_from_name_names_stdin() {
     let statement = parse_one("SELECT a FROM Trades WHERE a > 1").unwrap();
-    assert_eq!(from_name(&statement).as_deref(), Some("Trades"));
+    assert_eq!(statement.source_name().as_deref(), Some("Trades"));
 }
