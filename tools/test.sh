@@ -17,8 +17,22 @@ cargo fmt --all --check
 step "cargo clippy --workspace --all-targets -- -D warnings"
 cargo clippy --workspace --all-targets -- -D warnings
 
+port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+
 if [ "${FERRIS_SKIP_KAFKA:-}" != 1 ]; then
-    step "tools/dev-broker.sh install && start (tansu on 127.0.0.1:${FERRIS_BROKER_PORT:-9092})"
+    # 9092 unless something other than our own broker holds it (a developer's Kafka, a broker
+    # left by another checkout): then the first free port from 29092.
+    if [ -z "${FERRIS_BROKER_PORT:-}" ]; then
+        FERRIS_BROKER_PORT=9092
+        if port_open 9092 && ! tools/dev-broker.sh status >/dev/null 2>&1; then
+            for p in $(seq 29092 29192); do
+                if ! port_open "$p"; then FERRIS_BROKER_PORT=$p; break; fi
+            done
+            echo "tests: 127.0.0.1:9092 is taken by another program; the test broker uses port $FERRIS_BROKER_PORT"
+        fi
+    fi
+    export FERRIS_BROKER_PORT
+    step "tools/dev-broker.sh install && start (tansu on 127.0.0.1:${FERRIS_BROKER_PORT})"
     tools/dev-broker.sh install
     # Stop only a broker this script started: a developer's running one is left alone.
     if ! tools/dev-broker.sh status >/dev/null 2>&1; then
