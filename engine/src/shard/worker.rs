@@ -227,7 +227,7 @@ impl JobShard {
                 self.resend_failed()?;
                 0
             };
-            self.producer.poll(Duration::ZERO);
+            self.serve_delivery_reports();
             self.handle_deliveries()?;
             while let Some(p) = self.revoked.pop() {
                 self.tracker.forget(p);
@@ -431,6 +431,19 @@ impl JobShard {
         Ok(())
     }
 
+    /// Serves every delivery report waiting in the producer. `poll` handles one report event
+    /// (one batch of acknowledgements) per call: calling it once per loop turn while each turn
+    /// produces a full batch lets acknowledgements, and so commits, fall behind.
+    fn serve_delivery_reports(&self) {
+        loop {
+            let before = self.deliveries.len();
+            self.producer.poll(Duration::ZERO);
+            if self.deliveries.len() == before {
+                break;
+            }
+        }
+    }
+
     /// Sends again the records the broker failed to take, once the back-off has passed.
     fn resend_failed(&mut self) -> Result<()> {
         if Instant::now() < self.retry_at {
@@ -490,7 +503,7 @@ impl JobShard {
         while (self.tracker.unacknowledged() > 0 || !self.retries.is_empty())
             && Instant::now() < deadline
         {
-            self.producer.poll(Duration::ZERO);
+            self.serve_delivery_reports();
             self.handle_deliveries()?;
             self.resend_failed()?;
             runtime::sleep(Duration::from_millis(1)).await;
