@@ -15,12 +15,11 @@ use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::client::DefaultClientContext;
 use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext, Rebalance};
-use rdkafka::error::{KafkaError, KafkaResult};
+use rdkafka::error::KafkaError;
 use rdkafka::message::OwnedMessage;
 use rdkafka::producer::{DeliveryResult, ProducerContext};
 use rdkafka::statistics::Statistics;
 use rdkafka::types::RDKafkaErrorCode;
-use rdkafka::{Offset, TopicPartitionList};
 
 use crate::error::{FerrisError, Result};
 use crate::metrics::ShardMetrics;
@@ -135,8 +134,8 @@ impl ProducerContext for ShardProducerContext {
     }
 }
 
-/// The consumer's context: publishes consumer lag from librdkafka statistics, notes partitions
-/// revoked by a group rebalance, and reports which offset commits the broker confirmed.
+/// The consumer's context: publishes consumer lag from librdkafka statistics and notes
+/// partitions revoked by a group rebalance.
 #[derive(Debug)]
 pub struct ShardConsumerContext {
     /// Where lag is published.
@@ -145,8 +144,6 @@ pub struct ShardConsumerContext {
     pub topic: String,
     /// Partitions revoked since the shard last looked.
     pub revoked: Arc<SegQueue<i32>>,
-    /// `(partition, offset)` commits the broker confirmed since the shard last looked.
-    pub committed: Arc<SegQueue<(i32, i64)>>,
 }
 
 impl ClientContext for ShardConsumerContext {
@@ -164,23 +161,6 @@ impl ClientContext for ShardConsumerContext {
 }
 
 impl ConsumerContext for ShardConsumerContext {
-    fn commit_callback(&self, result: KafkaResult<()>, offsets: &TopicPartitionList) {
-        match result {
-            Ok(()) => {
-                for e in offsets.elements_for_topic(&self.topic) {
-                    if let Offset::Offset(o) = e.offset() {
-                        self.committed.push((e.partition(), o));
-                    }
-                }
-            }
-            // The next commit carries the same or later offsets.
-            Err(e) => eprintln!(
-                "ferris: shard {} job {}: commit failed: {e}",
-                self.metrics.shard, self.metrics.job
-            ),
-        }
-    }
-
     fn pre_rebalance(&self, _consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
         if let Rebalance::Revoke(list) = rebalance {
             for e in list.elements() {

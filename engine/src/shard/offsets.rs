@@ -103,6 +103,14 @@ impl OffsetTracker {
         }
     }
 
+    /// Forgets what was committed, so that [`OffsetTracker::to_commit`] lists every partition's
+    /// commit point again.
+    pub fn forget_commits(&mut self) {
+        for p in &mut self.partitions {
+            p.committed = None;
+        }
+    }
+
     /// Records consumed but not yet committable (the commit lag).
     pub fn pending_records(&self) -> u64 {
         self.partitions
@@ -162,6 +170,10 @@ mod tests {
         assert_eq!(t.to_commit(), vec![]);
         t.acked(1, 5);
         assert_eq!(t.to_commit(), vec![(1, 6)]);
+        t.mark_committed(&[(1, 6)]);
+        assert_eq!(t.to_commit(), vec![]);
+        t.forget_commits();
+        assert_eq!(t.to_commit(), vec![(0, 13), (1, 6)]);
         assert_eq!(t.pending_records(), 0);
         assert_eq!(t.unacknowledged(), 0);
     }

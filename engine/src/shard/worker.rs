@@ -31,6 +31,9 @@ use crate::value::{Row, Value};
 /// How long records the broker failed to take wait before they are sent again.
 const RETRY_BACKOFF: Duration = Duration::from_millis(200);
 
+/// How often every commit point is sent again, in case an asynchronous commit was lost.
+const COMMIT_REFRESH: Duration = Duration::from_secs(5);
+
 /// How a shard gets its partitions.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Assignment {
@@ -94,7 +97,6 @@ pub struct JobShard {
     producer: Producer_,
     deliveries: Arc<crossbeam_queue::SegQueue<Delivery>>,
     revoked: Arc<crossbeam_queue::SegQueue<i32>>,
-    committed: Arc<crossbeam_queue::SegQueue<(i32, i64)>>,
     /// Records the broker failed to take for a reason of its own, to send again (with their
     /// packed input position), and when.
     retries: Vec<(usize, OwnedMessage)>,
@@ -130,7 +132,6 @@ impl JobShard {
         stop: Arc<AtomicBool>,
     ) -> Result<JobShard> {
         let revoked = Arc::new(crossbeam_queue::SegQueue::new());
-        let committed = Arc::new(crossbeam_queue::SegQueue::new());
         let group = match assignment {
             Assignment::Static(_) => format!("ferris-{}", job.name),
             Assignment::Group(g) => g.clone(),
@@ -143,7 +144,6 @@ impl JobShard {
                     metrics: Arc::clone(&metrics),
                     topic: job.source.topic.clone(),
                     revoked: Arc::clone(&revoked),
-                    committed: Arc::clone(&committed),
                 })
                 .map_err(|e| {
                     config_error(
@@ -204,7 +204,6 @@ impl JobShard {
             producer,
             deliveries,
             revoked,
-            committed,
             retries: Vec::new(),
             retry_at: Instant::now(),
             tracker: OffsetTracker::new(),
@@ -219,6 +218,7 @@ impl JobShard {
     pub async fn run(mut self) -> Result<ShardReport> {
         let mut idle = Duration::from_micros(100);
         let mut last_commit = Instant::now();
+        let mut last_refresh = Instant::now();
         while !self.stop.load(Ordering::Relaxed) {
             // While records wait to be sent again, consume nothing new (backpressure).
             let polled = if self.retries.is_empty() {
@@ -232,10 +232,13 @@ impl JobShard {
             while let Some(p) = self.revoked.pop() {
                 self.tracker.forget(p);
             }
-            while let Some(c) = self.committed.pop() {
-                self.tracker.mark_committed(&[c]);
-            }
             if last_commit.elapsed() >= self.settings.commit_interval {
+                // An asynchronous commit can fail after it was accepted; sending every commit
+                // point again now and then repairs that (commits are idempotent).
+                if last_refresh.elapsed() >= COMMIT_REFRESH {
+                    self.tracker.forget_commits();
+                    last_refresh = Instant::now();
+                }
                 self.commit(CommitMode::Async);
                 last_commit = Instant::now();
             }
@@ -483,10 +486,7 @@ impl JobShard {
         }
         match self.consumer.commit(&tpl, mode) {
             Ok(()) => {
-                // An asynchronous commit is confirmed later, through the consumer context.
-                if matches!(mode, CommitMode::Sync) {
-                    self.tracker.mark_committed(&commits);
-                }
+                self.tracker.mark_committed(&commits);
                 ShardMetrics::add(&self.metrics.commits, 1);
             }
             // Nothing to worry about: the next commit carries the same or later offsets.
