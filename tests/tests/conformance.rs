@@ -46,21 +46,7 @@ enum Answer {
 impl Answer {
     fn render(&self) -> String {
         match self {
-            Answer::Rows { output, issues } => {
-                let mut s = String::from("output\n");
-                for r in output {
-                    s.push_str(r);
-                    s.push('\n');
-                }
-                if !issues.is_empty() {
-                    s.push_str("issues\n");
-                    for i in issues {
-                        s.push_str(i);
-                        s.push('\n');
-                    }
-                }
-                s
-            }
+            Answer::Rows { output, issues } => render_rows(output, issues),
             Answer::Error(e) => format!("error: {e}\n"),
         }
     }
@@ -157,23 +143,25 @@ fn check(case: &Case, got: &Answer) -> Result<(), String> {
     ))
 }
 
+/// The `output` block, then the `issues` block if there are issues, as a case file writes them.
+fn render_rows(output: &[String], issues: &[impl std::fmt::Display]) -> String {
+    let mut s = String::from("output\n");
+    for r in output {
+        s.push_str(r);
+        s.push('\n');
+    }
+    if !issues.is_empty() {
+        s.push_str("issues\n");
+        for i in issues {
+            s.push_str(&format!("{i}\n"));
+        }
+    }
+    s
+}
+
 fn render_expectation(expect: &Expectation) -> String {
     match expect {
-        Expectation::Rows { output, issues } => {
-            let mut s = String::from("output\n");
-            for r in output {
-                s.push_str(r);
-                s.push('\n');
-            }
-            if !issues.is_empty() {
-                s.push_str("issues\n");
-                for i in issues {
-                    s.push_str(&i.to_string());
-                    s.push('\n');
-                }
-            }
-            s
-        }
+        Expectation::Rows { output, issues } => render_rows(output, issues),
         Expectation::Error(texts) => texts.iter().map(|t| format!("error {t}\n")).collect(),
         Expectation::Missing => "(nothing)\n".to_owned(),
     }
