@@ -29,6 +29,8 @@ use rdkafka::producer::{BaseProducer, BaseRecord, DeliveryResult, Producer, Prod
 use rdkafka::types::RDKafkaErrorCode;
 use rdkafka::{ClientContext, Offset, TopicPartitionList};
 
+use ferris_tools::trades::{START_MS, TradeGenerator};
+
 /// Errors of the helpers: a message that says what failed.
 pub type Result<T> = std::result::Result<T, String>;
 
@@ -423,23 +425,6 @@ pub fn ends_of(records: &[Consumed], partitions: usize) -> BTreeMap<i32, i64> {
 // ---------------------------------------------------------------------------------------------
 // Trades
 
-/// Symbols and their reference prices in cents.
-const SYMBOLS: [(&str, u64); 10] = [
-    ("AAPL", 18725),
-    ("MSFT", 41550),
-    ("GOOGL", 14280),
-    ("AMZN", 17835),
-    ("NVDA", 87540),
-    ("META", 48520),
-    ("TSLA", 24510),
-    ("JPM", 19560),
-    ("V", 27530),
-    ("XOM", 11245),
-];
-
-/// How many accounts (and so record keys) the generator spreads trades over.
-pub const ACCOUNTS: u64 = 100;
-
 /// One generated trade. `id` is unique in a data set, so an output can be traced to its input.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Trade {
@@ -507,23 +492,17 @@ pub fn cents(c: u64) -> String {
 /// `count` deterministic trades (the same `seed` gives the same trades) with ids
 /// `first_id..first_id + count`.
 pub fn trades(count: usize, seed: u64, first_id: u64) -> Vec<Trade> {
-    let mut rng = Rng::new(seed);
-    let mut ts = 1_767_225_600_000 + first_id;
-    (0..count as u64)
-        .map(|i| {
-            let (symbol, reference) = SYMBOLS[rng.below(SYMBOLS.len() as u64) as usize];
-            let spread = reference / 20;
-            let trade = Trade {
-                id: first_id + i,
-                symbol,
-                price_cents: reference - spread + rng.below(2 * spread + 1),
-                quantity: 1 + rng.below(1000),
-                side: if rng.below(2) == 0 { "BUY" } else { "SELL" },
-                account: 1 + rng.below(ACCOUNTS),
-                ts,
-            };
-            ts += 1 + rng.below(20);
-            trade
+    TradeGenerator::new(seed, START_MS + first_id)
+        .take(count)
+        .zip(first_id..)
+        .map(|(t, id)| Trade {
+            id,
+            symbol: t.symbol,
+            price_cents: t.price_cents,
+            quantity: t.quantity,
+            side: t.side,
+            account: t.account,
+            ts: t.ts,
         })
         .collect()
 }
@@ -662,30 +641,6 @@ pub fn multiset_diff(
         extra.len(),
         extra.iter().take(3).collect::<Vec<_>>()
     ))
-}
-
-/// xorshift64* seeded through splitmix64.
-#[derive(Debug)]
-struct Rng(u64);
-
-impl Rng {
-    fn new(seed: u64) -> Self {
-        let mut z = seed.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        Self((z ^ (z >> 31)) | 1)
-    }
-
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
-    }
-
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
 }
 
 // ---------------------------------------------------------------------------------------------
