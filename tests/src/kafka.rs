@@ -8,16 +8,12 @@
 
 use std::collections::BTreeMap;
 use std::fs::File;
-use std::future::Future;
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream, ToSocketAddrs};
 use std::path::{Path, PathBuf};
-use std::pin::pin;
 use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, OnceLock};
-use std::task::{Context, Poll, Wake, Waker};
-use std::thread::Thread;
 use std::time::{Duration, Instant};
 
 use rdkafka::ClientConfig;
@@ -92,26 +88,6 @@ pub fn free_port() -> Result<u16> {
         .map_err(|e| format!("local_addr: {e}"))
 }
 
-/// Runs a future to completion on this thread (the admin client's futures are completed by
-/// rdkafka's own thread; no async runtime is needed).
-pub fn block_on<F: Future>(future: F) -> F::Output {
-    struct Unpark(Thread);
-    impl Wake for Unpark {
-        fn wake(self: Arc<Self>) {
-            self.0.unpark();
-        }
-    }
-    let waker = Waker::from(Arc::new(Unpark(std::thread::current())));
-    let mut cx = Context::from_waker(&waker);
-    let mut future = pin!(future);
-    loop {
-        if let Poll::Ready(v) = future.as_mut().poll(&mut cx) {
-            return v;
-        }
-        std::thread::park_timeout(Duration::from_millis(50));
-    }
-}
-
 fn client_config(brokers: &str) -> ClientConfig {
     let mut config = ClientConfig::new();
     config
@@ -128,7 +104,7 @@ pub fn create_topic(brokers: &str, name: &str, partitions: i32) -> Result<()> {
         .map_err(|e| format!("admin client: {e}"))?;
     let topic = NewTopic::new(name, partitions, TopicReplication::Fixed(1));
     let opts = AdminOptions::new().operation_timeout(Some(Duration::from_secs(10)));
-    let results = block_on(admin.create_topics([&topic], &opts))
+    let results = futures_executor::block_on(admin.create_topics([&topic], &opts))
         .map_err(|e| format!("create topic {name}: {e}"))?;
     for r in results {
         r.map_err(|(t, code)| format!("create topic {t}: {code}"))?;
@@ -149,25 +125,8 @@ pub fn create_topic(brokers: &str, name: &str, partitions: i32) -> Result<()> {
 
 /// How many partitions `topic` has (an error when it does not exist).
 pub fn partition_count(brokers: &str, topic: &str) -> Result<usize> {
-    let consumer: BaseConsumer = client_config(brokers)
-        .set("group.id", "ferris-tests-metadata")
-        .create()
-        .map_err(|e| format!("consumer: {e}"))?;
-    let metadata = consumer
-        .fetch_metadata(Some(topic), Duration::from_secs(10))
-        .map_err(|e| format!("metadata of {topic}: {e}"))?;
-    let t = metadata
-        .topics()
-        .iter()
-        .find(|t| t.name() == topic)
-        .ok_or_else(|| format!("topic {topic} is not in the metadata"))?;
-    if let Some(e) = t.error() {
-        return Err(format!("topic {topic}: {:?}", RDKafkaErrorCode::from(e)));
-    }
-    if t.partitions().is_empty() {
-        return Err(format!("topic {topic} has no partitions"));
-    }
-    Ok(t.partitions().len())
+    ferris_engine::connector::kafka::partition_count(brokers, topic, Duration::from_secs(10))
+        .map_err(|e| e.to_string())
 }
 
 /// One record to produce.
