@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result, bail};
 use clap::Args;
 use ferris_engine::codec::json::JsonDecoder;
-use ferris_engine::connector::kafka::ensure_topics;
+use ferris_engine::connector::kafka::{ensure_topics, partition_count};
 use ferris_engine::sql::planner::InputField;
 use ferris_engine::value::Value;
 use rdkafka::config::ClientConfig;
@@ -141,23 +141,14 @@ pub struct ConsumeArgs {
 
 /// Prints every record's payload, one per line.
 pub fn consume(args: ConsumeArgs) -> Result<()> {
+    let brokers = brokers(args.brokers);
     let consumer: BaseConsumer = ClientConfig::new()
-        .set("bootstrap.servers", brokers(args.brokers))
+        .set("bootstrap.servers", &brokers)
         .set("group.id", "ferris-consume")
         .set("enable.auto.commit", "false")
         .create()
         .context("cannot create a Kafka consumer")?;
-    let md = consumer
-        .fetch_metadata(Some(&args.topic), Duration::from_secs(10))
-        .context("cannot read the topic's metadata")?;
-    let partitions = md
-        .topics()
-        .first()
-        .map(|t| t.partitions().len())
-        .unwrap_or(0);
-    if partitions == 0 {
-        bail!("topic '{}' has no partitions (does it exist?)", args.topic);
-    }
+    let partitions = partition_count(&brokers, &args.topic, Duration::from_secs(10))?;
     let mut tpl = TopicPartitionList::new();
     for p in 0..partitions {
         tpl.add_partition_offset(&args.topic, p as i32, Offset::Beginning)?;
