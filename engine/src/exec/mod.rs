@@ -2,6 +2,7 @@
 //! evaluation fails is handed to the caller's error sink with its index in the input batch and
 //! processing continues.
 
+pub mod aggregate;
 mod filter;
 mod project;
 

@@ -7,7 +7,9 @@
 //!   [`planner::QueryPlan`] of compiled [`expr::Expr`]essions.
 //! - [`expr`]: compiled expressions, evaluated over positional rows.
 //! - [`functions`]: the scalar function registry.
+//! - [`aggregate`]: the stateful part of a plan (GROUP BY, aggregates, window, emit).
 
+pub mod aggregate;
 pub mod ast;
 pub mod expr;
 pub mod functions;

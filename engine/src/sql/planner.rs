@@ -9,6 +9,7 @@ use sqlparser::ast::{
 
 use crate::codec::json::JsonPath;
 use crate::error::{FerrisError, Position, Result};
+use crate::sql::aggregate::AggregatePlan;
 use crate::sql::ast::{EmitMode, StatementKind, StreamingQuery, WindowSpec};
 use crate::sql::expr::{BinaryOp, CastTarget, Expr, LikeOperand, LikePattern};
 use crate::sql::functions;
@@ -92,8 +93,11 @@ pub struct QueryPlan {
     pub input: Vec<InputField>,
     /// The `WHERE` predicate.
     pub filter: Option<Expr>,
-    /// The `SELECT` list.
+    /// The `SELECT` list: over the input row for a stateless plan, over the group row (see
+    /// [`AggregatePlan`]) when `aggregate` is set.
     pub projection: Vec<OutputColumn>,
+    /// GROUP BY, aggregates and window, if the query has any.
+    pub aggregate: Option<AggregatePlan>,
     /// The `WINDOW` clause (planned only once windows are supported).
     pub window: Option<WindowSpec>,
     /// The `EMIT` mode.
@@ -245,6 +249,7 @@ pub fn plan(query: &StreamingQuery, catalog: &dyn Catalog) -> Result<QueryPlan> 
         input: planner.input,
         filter,
         projection,
+        aggregate: None,
         window: query.window.clone(),
         emit: query.emit,
         properties: query.properties.clone(),

@@ -1,0 +1,3 @@
+//! GROUP BY aggregation over time windows.
+
+pub mod key;
