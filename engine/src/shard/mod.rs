@@ -5,6 +5,7 @@
 //! - [`worker`]: the loop of one job on one shard, with its own consumer, producer and codecs.
 //! - [`offsets`]: the at-least-once bookkeeping that decides which offsets may be committed.
 
+pub mod exchange;
 pub mod offsets;
 pub mod runtime;
 pub mod worker;

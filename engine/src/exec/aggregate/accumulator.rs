@@ -1,0 +1,1 @@
+//! Aggregate accumulators (being written).

@@ -1,0 +1,1 @@
+//! Window assignment (being written).

@@ -1,0 +1,1 @@
+//! Exchange rings between shards (being written).
