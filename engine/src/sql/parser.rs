@@ -586,6 +586,36 @@ pub(crate) fn interval_ms(expr: &SqlExpr, pos: Option<Position>) -> Result<i64> 
     }
 }
 
+/// A duration written as an expression: `INTERVAL '1' MINUTE` or a string such as `'1m'`.
+pub(crate) fn duration_expr_ms(expr: &SqlExpr, pos: Option<Position>) -> Result<i64> {
+    match expr {
+        SqlExpr::Interval(_) => interval_ms(expr, pos),
+        SqlExpr::Value(v) => match &v.value {
+            SqlValue::SingleQuotedString(s) => duration_from_text(s, pos),
+            _ => Err(syntax_error(
+                "expected a duration such as INTERVAL '1' MINUTE or '30s'",
+                pos,
+            )),
+        },
+        _ => Err(syntax_error(
+            "expected a duration such as INTERVAL '1' MINUTE or '30s'",
+            pos,
+        )),
+    }
+}
+
+/// A duration property value: `0`, `500ms`, `30s`, `5m`, `1h`, `1d`, `5 minutes`.
+pub(crate) fn property_duration_ms(text: &str) -> std::result::Result<i64, String> {
+    let t = text.trim();
+    if t.bytes().all(|b| b == b'0') && !t.is_empty() {
+        return Ok(0);
+    }
+    duration_from_text(t, None).map_err(|e| match e {
+        FerrisError::Plan { message, .. } => message,
+        other => other.to_string(),
+    })
+}
+
 /// `"5m"`, `"5 minutes"`, `"500 ms"`.
 fn duration_from_text(text: &str, pos: Option<Position>) -> Result<i64> {
     let t = text.trim();

@@ -3,8 +3,8 @@
 
 use sqlparser::ast::{
     self as sql, CastKind, CeilFloorKind, DateTimeField, ExactNumberInfo, FunctionArg,
-    FunctionArgExpr, FunctionArguments, GroupByExpr, Ident, SelectItem,
-    SelectItemQualifiedWildcardKind, SetExpr, Spanned, TableFactor, TrimWhereField, UnaryOperator,
+    FunctionArgExpr, FunctionArguments, Ident, SelectItem, SelectItemQualifiedWildcardKind,
+    SetExpr, Spanned, TableFactor, TrimWhereField, UnaryOperator,
 };
 
 use crate::codec::json::JsonPath;
@@ -139,18 +139,12 @@ pub fn plan(query: &StreamingQuery, catalog: &dyn Catalog) -> Result<QueryPlan> 
             pos_of(select.select_token.0.span),
         ));
     }
-    match &select.group_by {
-        GroupByExpr::Expressions(e, m) if e.is_empty() && m.is_empty() => {}
-        g => return Err(stateful("GROUP BY", pos_of(g.span()))),
-    }
-    if let Some(h) = &select.having {
-        return Err(stateful("HAVING", pos_of(h.span())));
-    }
-    if query.window.is_some() {
-        return Err(stateful("WINDOW", Some(query.position)));
-    }
-    if query.emit == Some(EmitMode::Final) {
-        return Err(stateful("EMIT FINAL", Some(query.position)));
+    let aggregating = aggregate::is_aggregating(select, query);
+    if !aggregating && query.emit == Some(EmitMode::Final) {
+        return Err(FerrisError::plan(
+            "EMIT FINAL needs an aggregation (GROUP BY, an aggregate function or a WINDOW)",
+            Some(query.position),
+        ));
     }
     if !select.named_window.is_empty() || select.qualify.is_some() {
         return Err(unsupported(
@@ -178,6 +172,7 @@ pub fn plan(query: &StreamingQuery, catalog: &dyn Catalog) -> Result<QueryPlan> 
         alias: alias.map(|a| a.value.clone()),
         columns,
         input: Vec::new(),
+        group: None,
     };
 
     let filter = select
@@ -185,6 +180,20 @@ pub fn plan(query: &StreamingQuery, catalog: &dyn Catalog) -> Result<QueryPlan> 
         .as_ref()
         .map(|e| planner.compile(e))
         .transpose()?;
+    if aggregating {
+        let (aggregate, projection) = planner.plan_aggregate(select, query)?;
+        return Ok(QueryPlan {
+            create: query.create.clone(),
+            source: planner.source,
+            input: planner.input,
+            filter,
+            projection,
+            aggregate: Some(aggregate),
+            window: query.window.clone(),
+            emit: query.emit,
+            properties: query.properties.clone(),
+        });
+    }
     let mut projection: Vec<OutputColumn> = Vec::new();
     let push =
         |projection: &mut Vec<OutputColumn>, name: String, expr: Expr, at: Option<Position>| {
@@ -314,16 +323,13 @@ fn unsupported(what: &str, position: Option<Position>) -> FerrisError {
     FerrisError::plan(format!("{what} is not supported"), position)
 }
 
-fn stateful(what: &str, position: Option<Position>) -> FerrisError {
-    FerrisError::plan(format!("{what} is not supported yet"), position)
-        .with_hint("aggregations, windows and EMIT FINAL arrive with stateful SQL; stateless queries run today")
-}
-
 struct Planner {
     source: String,
     alias: Option<String>,
     columns: StreamColumns,
     input: Vec<InputField>,
+    /// Set while compiling the select list and HAVING of an aggregating query.
+    group: Option<aggregate::GroupContext>,
 }
 
 impl Planner {
@@ -435,6 +441,11 @@ impl Planner {
 
     fn compile(&mut self, e: &sql::Expr) -> Result<Expr> {
         use sql::Expr as E;
+        if self.group.is_some()
+            && let Some(slot) = self.group_slot(e)?
+        {
+            return Ok(slot);
+        }
         Ok(match e {
             E::Identifier(ident) => self.column(ident)?,
             E::CompoundIdentifier(parts) => match parts.as_slice() {
@@ -754,7 +765,11 @@ impl Planner {
         };
         let name = written.to_ascii_uppercase();
         if functions::is_aggregate(&name) {
-            return Err(stateful(&format!("aggregate function {name}"), at));
+            return Err(FerrisError::plan(
+                format!("aggregate function {name} is not allowed here"),
+                at,
+            )
+            .with_hint("aggregates belong in the SELECT list or HAVING of an aggregating query"));
         }
         if f.over.is_some() || f.filter.is_some() || !f.within_group.is_empty() {
             return Err(unsupported("OVER/FILTER/WITHIN GROUP", at));
@@ -924,6 +939,10 @@ fn decimal_bound(v: u64, min: u8, at: Option<Position>) -> Result<u8> {
         )),
     }
 }
+
+mod aggregate;
+
+pub use aggregate::{STATE_KEYS, state_settings};
 
 #[cfg(test)]
 mod tests;

@@ -127,16 +127,61 @@ fn errors_name_the_problem_and_place() {
         "function ROUND takes 1 or 2 argument(s), got 3 at line 1, column 8"
     );
     assert!(err("SELECT price, price FROM trades").starts_with("duplicate output column 'price'"));
-    assert!(
-        err("SELECT SUM(price) FROM trades")
-            .starts_with("aggregate function SUM is not supported yet")
+    assert_eq!(
+        err("SELECT symbol FROM trades WHERE SUM(price) > 1"),
+        "aggregate function SUM is not allowed here at line 1, column 33; aggregates belong in \
+         the SELECT list or HAVING of an aggregating query"
+    );
+    assert_eq!(
+        err("SELECT symbol, price FROM trades GROUP BY symbol"),
+        "column 'price' must appear in GROUP BY or be used in an aggregate function at line 1, \
+         column 16"
     );
     assert!(
-        err("SELECT symbol FROM trades GROUP BY symbol").contains("GROUP BY is not supported yet")
+        err("SELECT symbol FROM trades GROUP BY symbol, pric").starts_with("unknown column 'pric'")
     );
     assert!(
-        err("SELECT symbol FROM trades WINDOW TUMBLING(1m)")
-            .contains("WINDOW is not supported yet")
+        err("SELECT symbol, SUM(bogus) FROM trades GROUP BY symbol")
+            .starts_with("unknown column 'bogus'")
+    );
+    assert!(
+        err("SELECT SUM(SUM(price)) FROM trades")
+            .starts_with("aggregate functions cannot be nested")
+    );
+    assert!(
+        err("SELECT MAX(DISTINCT price) FROM trades")
+            .contains("DISTINCT goes with COUNT, SUM and AVG")
+    );
+    assert!(
+        err("SELECT _window_start, COUNT(*) FROM trades")
+            .starts_with("_window_start needs a window")
+    );
+    assert!(
+        err("SELECT symbol FROM trades EMIT FINAL").starts_with("EMIT FINAL needs an aggregation")
+    );
+    assert!(
+        err("SELECT * FROM trades GROUP BY symbol")
+            .contains("cannot be used in an aggregating query")
+    );
+    assert!(
+        err("SELECT symbol FROM trades GROUP BY 1")
+            .starts_with("GROUP BY by position is not supported")
+    );
+    assert!(
+        err("SELECT COUNT(*) FROM trades GROUP BY TUMBLE(price, INTERVAL '1' MINUTE) WINDOW TUMBLING(1m)")
+            .starts_with("a query has one window")
+    );
+    assert!(
+        err("SELECT COUNT(*) FROM trades GROUP BY TUMBLE(price, INTERVAL '1' FORTNIGHT)")
+            .contains("FORTNIGHT")
+    );
+    assert!(
+        err("CREATE STREAM s AS SELECT COUNT(*) FROM trades WINDOW TUMBLING(1m) WITH ('late.records' = 'keep')")
+            .contains("expected 'dlq' or 'drop'")
+    );
+    assert!(
+        err("CREATE STREAM s AS SELECT COUNT(*) FROM trades WINDOW TUMBLING(1m) WITH ('s.watermark.max_out_of_orderness' = '5 fortnights')")
+            .contains("unknown duration unit 'fortnights'")
     );
     assert!(
         err("SELECT symbol FROM trades ORDER BY symbol")
@@ -272,4 +317,129 @@ fn evaluation_errors_are_per_row() {
             "error: type error: WHERE needs a BOOLEAN, got BIGINT (1)".to_string()
         ]]
     );
+}
+
+mod aggregating {
+    use super::*;
+    use crate::sql::aggregate::{AggFunc, LatePolicy};
+    use crate::sql::ast::{EmitMode, WindowKind};
+
+    fn agg(sql: &str) -> (QueryPlan, AggregatePlan) {
+        let p = plan_one(sql).unwrap();
+        let a = p.aggregate.clone().expect("an aggregating plan");
+        (p, a)
+    }
+
+    fn input_names(p: &QueryPlan) -> Vec<&str> {
+        p.input.iter().map(|f| f.name.as_str()).collect()
+    }
+
+    #[test]
+    fn keys_calls_and_window_slots_make_the_group_row() {
+        let (p, a) = agg(
+            "SELECT symbol, SUM(price * quantity) / SUM(quantity) AS vwap, COUNT(*) AS n, \
+             SUM(quantity) AS volume, _window_start AS ws, _window_end AS we \
+             FROM trades WHERE quantity > 0 GROUP BY symbol WINDOW TUMBLING(1m) EMIT FINAL",
+        );
+        assert_eq!(a.keys.len(), 1);
+        let funcs: Vec<AggFunc> = a.calls.iter().map(|c| c.func).collect();
+        // SUM(quantity) is computed once although it is written twice.
+        assert_eq!(funcs, [AggFunc::Sum, AggFunc::Sum, AggFunc::CountStar]);
+        assert_eq!(a.window, Some(WindowKind::Tumbling { size_ms: 60_000 }));
+        assert_eq!(a.emit, EmitMode::Final);
+        assert_eq!(a.group_row_len(), 6);
+        assert_eq!(a.window_start_slot(), Some(4));
+        // Without a time column the window runs on the record timestamp.
+        assert_eq!(
+            input_names(&p),
+            ["quantity", "symbol", "_timestamp", "price"]
+        );
+        let shown: Vec<String> = p
+            .projection
+            .iter()
+            .map(|c| format!("{}={:?}", c.name, c.expr))
+            .collect();
+        assert_eq!(shown[0], "symbol=Column(0)");
+        assert_eq!(shown[3], "volume=Column(2)");
+        assert_eq!(shown[4], "ws=Column(4)");
+        assert_eq!(shown[5], "we=Column(5)");
+        assert!(shown[1].starts_with("vwap=Binary"), "{}", shown[1]);
+        assert!(p.filter.is_some());
+    }
+
+    #[test]
+    fn group_terms_match_as_written_or_as_the_same_column() {
+        let (p, a) = agg(
+            "SELECT t.symbol, price * 2 AS dbl, COUNT(*) FROM trades t GROUP BY symbol, price * 2 \
+             HAVING COUNT(*) > 1 AND t.symbol <> 'X'",
+        );
+        assert_eq!(a.keys.len(), 2);
+        assert_eq!(format!("{:?}", p.projection[0].expr), "Column(0)");
+        assert_eq!(format!("{:?}", p.projection[1].expr), "Column(1)");
+        assert_eq!(p.projection[2].name, "COUNT(*)");
+        assert!(a.having.is_some());
+        assert_eq!(a.window, None);
+        assert!(a.event_time.is_none());
+        assert_eq!(a.emit, EmitMode::Changes);
+    }
+
+    #[test]
+    fn windows_come_from_the_window_clause_or_group_by() {
+        let (p, a) = agg("SELECT COUNT(*) FROM trades GROUP BY TUMBLE(price, INTERVAL '5' SECOND)");
+        assert_eq!(a.window, Some(WindowKind::Tumbling { size_ms: 5_000 }));
+        assert!(a.keys.is_empty());
+        assert_eq!(input_names(&p), ["price"]);
+        let (_, a) = agg("SELECT COUNT(*) FROM trades GROUP BY symbol, HOP(price, '10s', '1m')");
+        assert_eq!(
+            a.window,
+            Some(WindowKind::Sliding {
+                size_ms: 60_000,
+                advance_ms: 10_000
+            })
+        );
+        assert_eq!(a.keys.len(), 1);
+        let (_, a) = agg(
+            "SELECT symbol, COUNT(*) FROM trades GROUP BY symbol, SESSION(price, INTERVAL '30' SECOND)",
+        );
+        assert_eq!(a.window, Some(WindowKind::Session { gap_ms: 30_000 }));
+        let (p, _) = agg("SELECT COUNT(*) FROM trades WINDOW SLIDING(quantity, 1m, 10s)");
+        assert_eq!(input_names(&p), ["quantity"]);
+        let (p, _) = agg(
+            "CREATE STREAM s AS SELECT COUNT(*) FROM trades WINDOW SESSION(1m) \
+             WITH ('event.time.field' = 'price')",
+        );
+        assert_eq!(input_names(&p), ["price"]);
+    }
+
+    #[test]
+    fn distinct_and_count_star() {
+        let (_, a) = agg(
+            "SELECT COUNT(DISTINCT symbol), COUNT(symbol), COUNT(*), AVG(DISTINCT price) FROM trades",
+        );
+        let shown: Vec<(AggFunc, bool)> = a.calls.iter().map(|c| (c.func, c.distinct)).collect();
+        assert_eq!(
+            shown,
+            [
+                (AggFunc::Count, true),
+                (AggFunc::Count, false),
+                (AggFunc::CountStar, false),
+                (AggFunc::Avg, true)
+            ]
+        );
+        assert!(a.calls[2].arg.is_none());
+    }
+
+    #[test]
+    fn state_settings_come_from_bare_or_job_prefixed_properties() {
+        let (_, a) = agg(
+            "CREATE STREAM out AS SELECT COUNT(*) FROM trades WINDOW TUMBLING(1m) WITH ( \
+             'watermark.max_out_of_orderness' = '5s', 'out.watermark.idle_timeout' = '2m', \
+             'window.allowed_lateness' = '0', 'late.records' = 'drop', 'out.state.ttl' = '1h')",
+        );
+        assert_eq!(a.settings.max_out_of_orderness_ms, 5_000);
+        assert_eq!(a.settings.idle_timeout_ms, 120_000);
+        assert_eq!(a.settings.allowed_lateness_ms, 0);
+        assert_eq!(a.settings.late_policy, LatePolicy::Drop);
+        assert_eq!(a.settings.state_ttl_ms, Some(3_600_000));
+    }
 }
