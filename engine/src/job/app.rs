@@ -10,9 +10,9 @@
 use sqlparser::ast::{SelectItem, SetExpr};
 
 use crate::error::{FerrisError, Result};
-use crate::sql::ast::{StatementKind, StreamingQuery};
+use crate::sql::ast::{EmitMode, StatementKind, StreamingQuery};
 use crate::sql::parser::parse_statements;
-use crate::sql::planner::{Catalog, QueryPlan, StreamColumns, plan};
+use crate::sql::planner::{Catalog, QueryPlan, STATE_KEYS, StreamColumns, plan};
 
 /// Keys the engine reads itself (everything else goes to librdkafka).
 pub const ENGINE_KEYS: &[&str] = &[
@@ -118,6 +118,9 @@ fn load_job(st: &StreamingQuery) -> Result<KafkaJob> {
     let source_props = props_of(st, &source_name);
     let sink_props = props_of(st, &name);
     for (k, _) in &st.properties {
+        if STATE_KEYS.iter().any(|s| s.eq_ignore_ascii_case(k)) {
+            continue;
+        }
         let owner = k.split_once('.').map(|(s, _)| s);
         let known = owner
             .is_some_and(|o| o.eq_ignore_ascii_case(&source_name) || o.eq_ignore_ascii_case(&name));
@@ -150,6 +153,17 @@ fn load_job(st: &StreamingQuery) -> Result<KafkaJob> {
             columns,
         },
     )?;
+
+    if let Some(a) = &plan.aggregate
+        && a.window.is_none()
+        && a.emit == EmitMode::Final
+    {
+        return Err(FerrisError::plan(
+            format!("{name}: EMIT FINAL without a WINDOW never emits on an unbounded Kafka source"),
+            Some(st.position),
+        )
+        .with_hint("add a WINDOW, or use EMIT CHANGES for running totals"));
+    }
 
     let source = endpoint(&name, &source_name, &source_props, "kafka_source")?;
     let sink = endpoint(&name, &name, &sink_props, "kafka_sink")?;
@@ -222,7 +236,10 @@ fn endpoint(
     let topic = lookup(props, "topic").unwrap_or(stream).to_string();
     let client_properties = props
         .iter()
-        .filter(|(k, _)| !ENGINE_KEYS.contains(&k.as_str()))
+        .filter(|(k, _)| {
+            !ENGINE_KEYS.contains(&k.as_str())
+                && !STATE_KEYS.iter().any(|s| s.eq_ignore_ascii_case(k))
+        })
         .cloned()
         .collect();
     Ok(Endpoint {
@@ -317,6 +334,28 @@ mod tests {
         assert!(
             err("CREATE STREAM s AS SELECT b FROM t WITH ('t.columns' = 'a')")
                 .contains("unknown column 'b'")
+        );
+    }
+
+    #[test]
+    fn aggregating_jobs_take_state_settings_and_need_a_window_for_emit_final() {
+        let jobs = load_app(
+            "CREATE STREAM v AS SELECT symbol, COUNT(*) AS n FROM t GROUP BY symbol \
+             WINDOW TUMBLING(ts, 1m) EMIT FINAL \
+             WITH ('watermark.max_out_of_orderness' = '5s', 'v.late.records' = 'drop')",
+        )
+        .unwrap();
+        let a = jobs[0].plan.aggregate.as_ref().unwrap();
+        assert_eq!(a.settings.max_out_of_orderness_ms, 5_000);
+        assert!(jobs[0].sink.client_properties.is_empty());
+        assert!(jobs[0].source.client_properties.is_empty());
+        assert!(
+            err("CREATE STREAM v AS SELECT symbol, COUNT(*) FROM t GROUP BY symbol EMIT FINAL")
+                .contains("EMIT FINAL without a WINDOW never emits")
+        );
+        assert!(
+            load_app("CREATE STREAM v AS SELECT symbol, COUNT(*) AS n FROM t GROUP BY symbol")
+                .is_ok()
         );
     }
 
