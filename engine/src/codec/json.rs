@@ -383,6 +383,24 @@ impl JsonEncoder {
 }
 
 /// Appends one value as JSON.
+/// Writes `values` as a JSON array (`["AAPL",1700000040000]`): the record key of an
+/// aggregate's output, so that every update of one group lands on the same partition.
+pub fn encode_array(values: &[Value], out: &mut Vec<u8>) -> Result<(), CodecError> {
+    let start = out.len();
+    out.push(b'[');
+    for (i, v) in values.iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        if let Err(e) = write_value(v, out) {
+            out.truncate(start);
+            return Err(e);
+        }
+    }
+    out.push(b']');
+    Ok(())
+}
+
 fn write_value(value: &Value, out: &mut Vec<u8>) -> Result<(), CodecError> {
     match value {
         Value::Null => out.extend_from_slice(b"null"),

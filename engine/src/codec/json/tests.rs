@@ -383,3 +383,25 @@ fn invalid_utf8_is_malformed_with_its_column() {
         }
     );
 }
+
+#[test]
+fn keys_encode_as_arrays() {
+    let mut out = Vec::new();
+    encode_array(
+        &[
+            Value::string("A\"B"),
+            Value::BigInt(60_000),
+            Value::Null,
+            Value::Decimal("-0.50".parse().unwrap()),
+        ],
+        &mut out,
+    )
+    .unwrap();
+    assert_eq!(
+        String::from_utf8(out).unwrap(),
+        r#"["A\"B",60000,null,-0.50]"#
+    );
+    let mut out = b"x".to_vec();
+    assert!(encode_array(&[Value::Double(f64::NAN)], &mut out).is_err());
+    assert_eq!(out, b"x");
+}
