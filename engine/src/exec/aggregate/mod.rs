@@ -671,7 +671,7 @@ enum State {
 }
 
 /// The GROUP BY / window aggregation operator of one shard: it owns the groups whose keys route
-/// to the shard. See the [module documentation](self) for the semantics.
+/// to the shard. See the [module documentation](crate::exec::aggregate) for the semantics.
 pub struct Aggregator {
     keys: Vec<Expr>,
     args: Vec<Option<Expr>>,
