@@ -85,8 +85,13 @@ pub fn run(args: QueryArgs) -> anyhow::Result<()> {
 /// (1.61 M records/s)`
 fn summary(stats: &QueryStats) -> String {
     let secs = stats.elapsed.as_secs_f64();
+    let late = if stats.late > 0 {
+        format!(", {} late", stats.late)
+    } else {
+        String::new()
+    };
     let mut text = format!(
-        "{} records in, {} out, {} skipped ({} malformed, {} evaluation errors) in {secs:.2} s",
+        "{} records in, {} out, {} skipped ({} malformed, {} evaluation errors{late}) in {secs:.2} s",
         stats.records_in,
         stats.records_out,
         stats.skipped(),
@@ -120,6 +125,7 @@ mod tests {
             records_out: 4990,
             malformed: 7,
             eval_errors: 3,
+            late: 0,
             elapsed: Duration::from_millis(620),
         };
         assert_eq!(
@@ -130,6 +136,16 @@ mod tests {
         assert_eq!(
             summary(&QueryStats::default()),
             "0 records in, 0 out, 0 skipped (0 malformed, 0 evaluation errors) in 0.00 s"
+        );
+        let late = QueryStats {
+            records_in: 10,
+            records_out: 2,
+            late: 3,
+            ..QueryStats::default()
+        };
+        assert_eq!(
+            summary(&late),
+            "10 records in, 2 out, 3 skipped (0 malformed, 0 evaluation errors, 3 late) in 0.00 s"
         );
     }
 }

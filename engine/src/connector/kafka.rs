@@ -260,6 +260,69 @@ pub fn partition_count(brokers: &str, topic: &str, timeout: Duration) -> Result<
     Ok(t.partitions().len())
 }
 
+/// The largest closed watermark recorded in a job's checkpoint topic (records
+/// `{"closed":<epoch ms>}`, one per partition 0), or `None` if it holds none. Reads the topic
+/// from the beginning until nothing new arrives for a second.
+pub fn read_checkpoint_floor(brokers: &str, topic: &str, timeout: Duration) -> Result<Option<i64>> {
+    use rdkafka::message::Message;
+    use rdkafka::{Offset, TopicPartitionList};
+    let consumer: BaseConsumer = client_config(
+        brokers,
+        &[
+            ("enable.auto.commit", "false"),
+            ("group.id", "ferris-checkpoint-reader"),
+        ],
+        &[],
+    )
+    .create()
+    .map_err(|e| config_error("cannot create a Kafka client", e))?;
+    let mut tpl = TopicPartitionList::new();
+    tpl.add_partition_offset(topic, 0, Offset::Beginning)
+        .map_err(|e| config_error("checkpoint topic", e))?;
+    consumer
+        .assign(&tpl)
+        .map_err(|e| config_error(&format!("reading checkpoint topic '{topic}'"), e))?;
+    let deadline = std::time::Instant::now() + timeout;
+    let mut quiet_since = std::time::Instant::now();
+    let mut floor: Option<i64> = None;
+    while std::time::Instant::now() < deadline && quiet_since.elapsed() < Duration::from_secs(1) {
+        match consumer.poll(Duration::from_millis(100)) {
+            Some(Ok(m)) => {
+                quiet_since = std::time::Instant::now();
+                let closed = m
+                    .payload()
+                    .and_then(|p| std::str::from_utf8(p).ok())
+                    .and_then(parse_checkpoint);
+                if let Some(c) = closed {
+                    floor = Some(floor.map_or(c, |f| f.max(c)));
+                }
+            }
+            Some(Err(e)) => {
+                return Err(FerrisError::Kafka(format!(
+                    "reading checkpoint topic '{topic}': {e}"
+                )));
+            }
+            None => {}
+        }
+    }
+    Ok(floor)
+}
+
+/// The payload of a checkpoint record.
+pub fn checkpoint_payload(closed: i64) -> String {
+    format!("{{\"closed\":{closed}}}")
+}
+
+/// The closed watermark of a checkpoint record's payload.
+pub fn parse_checkpoint(payload: &str) -> Option<i64> {
+    payload
+        .trim()
+        .strip_prefix("{\"closed\":")?
+        .strip_suffix('}')?
+        .parse()
+        .ok()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -287,5 +350,16 @@ mod tests {
             text.starts_with("configuration error: cannot reach Kafka at 127.0.0.1:1 within"),
             "{text}"
         );
+    }
+
+    #[test]
+    fn checkpoint_records_round_trip() {
+        assert_eq!(
+            parse_checkpoint(&checkpoint_payload(1_767_225_600_000)),
+            Some(1_767_225_600_000)
+        );
+        assert_eq!(parse_checkpoint(&checkpoint_payload(-5)), Some(-5));
+        assert_eq!(parse_checkpoint("{\"closed\":x}"), None);
+        assert_eq!(parse_checkpoint("garbage"), None);
     }
 }

@@ -29,6 +29,14 @@ impl Pipeline {
         }
     }
 
+    /// Whether the filter keeps `row` (always, without a WHERE).
+    pub fn keep(&self, row: &Row) -> Result<bool, EvalError> {
+        match &self.filter {
+            Some(f) => f.keep(row),
+            None => Ok(true),
+        }
+    }
+
     /// Runs one input row through the chain: `Ok(None)` if the filter dropped it.
     pub fn process_row(&self, row: &Row) -> Result<Option<Row>, EvalError> {
         if let Some(f) = &self.filter

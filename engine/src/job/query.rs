@@ -17,6 +17,8 @@ use crate::connector::file::{LineReader, is_stdio};
 use crate::connector::{LineSource, MemoryLines};
 use crate::error::{EvalError, FerrisError, Result};
 use crate::exec::Pipeline;
+use crate::exec::aggregate::{Absorbed, AggregateOutput, Aggregator};
+use crate::sql::aggregate::LatePolicy;
 use crate::sql::ast::StreamingQuery;
 use crate::sql::parser::parse_statements;
 use crate::sql::planner::{Catalog, StreamColumns, SystemColumn, plan};
@@ -73,6 +75,8 @@ pub struct QueryStats {
     pub malformed: u64,
     /// Records skipped because evaluating or encoding them failed.
     pub eval_errors: u64,
+    /// Records that arrived after every window they belong to had closed.
+    pub late: u64,
     /// Wall time of the whole run, planning included.
     pub elapsed: Duration,
 }
@@ -80,7 +84,7 @@ pub struct QueryStats {
 impl QueryStats {
     /// Records skipped for any reason.
     pub fn skipped(&self) -> u64 {
-        self.malformed + self.eval_errors
+        self.malformed + self.eval_errors + self.late
     }
 }
 
@@ -404,7 +408,20 @@ fn execute(
         .enumerate()
         .filter_map(|(slot, f)| f.system.map(|s| (slot, s)))
         .collect();
+    let aggregate = match &plan.aggregate {
+        Some(a) => Some(AggregateRun {
+            aggregator: Aggregator::new(&plan)?,
+            max_out_of_orderness_ms: a.settings.max_out_of_orderness_ms,
+            late_policy: a.settings.late_policy,
+            windowed: a.window.is_some(),
+            max_time: None,
+            outputs: Vec::new(),
+            results: Vec::new(),
+        }),
+        None => None,
+    };
     let mut run = Run {
+        aggregate,
         stream: source.name.clone(),
         topic: Value::String(Arc::from(source.name.as_str())),
         system,
@@ -428,12 +445,27 @@ fn execute(
         }
     }
     run.flush(sink)?;
+    run.finish(sink)?;
     run.stats.elapsed = started.elapsed();
     Ok(run.stats)
 }
 
+/// The aggregation of an aggregating query.
+struct AggregateRun {
+    aggregator: Aggregator,
+    max_out_of_orderness_ms: i64,
+    late_policy: LatePolicy,
+    windowed: bool,
+    /// The largest event time seen: the watermark is this minus the out-of-orderness bound.
+    max_time: Option<i64>,
+    outputs: Vec<AggregateOutput>,
+    /// Results to write, with the line of the record that caused them.
+    results: Vec<(u64, AggregateOutput)>,
+}
+
 /// The running state of one query.
 struct Run {
+    aggregate: Option<AggregateRun>,
     stream: String,
     /// `_topic` for every record.
     topic: Value,
@@ -483,6 +515,9 @@ impl Run {
         if self.batch.rows.is_empty() {
             return Ok(());
         }
+        if self.aggregate.is_some() {
+            return self.flush_aggregate(sink);
+        }
         let errors = &mut self.errors;
         self.pipeline
             .process_batch(&self.batch, &mut self.out, |i, e| errors.push((i, e)));
@@ -516,6 +551,107 @@ impl Run {
         Ok(())
     }
 
+    /// Aggregating queries: every record updates its groups and moves the watermark (record by
+    /// record, so results do not depend on the batch size).
+    fn flush_aggregate(&mut self, sink: &mut dyn Sink) -> Result<()> {
+        let rows = std::mem::take(&mut self.batch.rows);
+        let lines = std::mem::take(&mut self.lines);
+        let now_ms = now_millis();
+        for (row, &line) in rows.iter().zip(&lines) {
+            let Some(agg) = self.aggregate.as_mut() else {
+                break;
+            };
+            let outcome = self.pipeline.keep(row).and_then(|keep| {
+                if !keep {
+                    return Ok(None);
+                }
+                let p = agg.aggregator.prepare(row)?;
+                let time = p.time;
+                let absorbed = agg.aggregator.apply(p, now_ms, &mut agg.outputs)?;
+                Ok(Some((time, absorbed)))
+            });
+            let issue = match outcome {
+                Ok(None) => None,
+                Ok(Some((time, absorbed))) => {
+                    if let (true, Some(t)) = (agg.windowed, time) {
+                        let max = agg.max_time.map_or(t, |m| m.max(t));
+                        agg.max_time = Some(max);
+                        agg.aggregator.advance_watermark(
+                            max.saturating_sub(agg.max_out_of_orderness_ms),
+                            &mut agg.outputs,
+                        );
+                    }
+                    match absorbed {
+                        Absorbed::Updated => None,
+                        Absorbed::Late {
+                            window_end,
+                            watermark,
+                        } => {
+                            self.stats.late += 1;
+                            (agg.late_policy == LatePolicy::DeadLetter).then(|| {
+                                format!(
+                                    "late record: event time {} is in a window that closed at \
+                                     {window_end} (watermark {watermark})",
+                                    time.map_or("?".into(), |t| t.to_string())
+                                )
+                            })
+                        }
+                    }
+                }
+                Err(e) => {
+                    self.stats.eval_errors += 1;
+                    Some(e.to_string())
+                }
+            };
+            agg.results.extend(agg.outputs.drain(..).map(|o| (line, o)));
+            if let Some(message) = issue {
+                self.issue(line, message, sink)?;
+            }
+        }
+        self.spare.extend(rows);
+        self.write_results(sink)
+    }
+
+    /// End of input: closes every window (and, under EMIT FINAL, emits every group).
+    fn finish(&mut self, sink: &mut dyn Sink) -> Result<()> {
+        let Some(agg) = self.aggregate.as_mut() else {
+            return Ok(());
+        };
+        let line = self.stats.records_in;
+        agg.aggregator.close_all(&mut agg.outputs);
+        agg.results.extend(agg.outputs.drain(..).map(|o| (line, o)));
+        self.write_results(sink)
+    }
+
+    /// Encodes and writes the aggregate results gathered so far.
+    fn write_results(&mut self, sink: &mut dyn Sink) -> Result<()> {
+        let Some(agg) = self.aggregate.as_mut() else {
+            return Ok(());
+        };
+        let results = std::mem::take(&mut agg.results);
+        self.buf.clear();
+        for (line, output) in results {
+            let encoded = match output.result {
+                Ok(row) => self
+                    .encoder
+                    .encode(&row, &mut self.buf)
+                    .map_err(|e| e.to_string()),
+                Err(e) => Err(e.to_string()),
+            };
+            match encoded {
+                Ok(()) => {
+                    self.buf.push(b'\n');
+                    self.stats.records_out += 1;
+                }
+                Err(message) => {
+                    self.stats.eval_errors += 1;
+                    self.issue(line, format!("computing a result failed: {message}"), sink)?;
+                }
+            }
+        }
+        sink.records(&self.buf)
+    }
+
     /// The input line of the batch's `k`-th result (only on the rare encode-error path: the
     /// stateless pipeline is run again row by row to find it).
     fn line_of_output(&self, k: usize) -> u64 {
@@ -546,6 +682,13 @@ impl Run {
             message,
         })
     }
+}
+
+/// Milliseconds since the epoch (processing time, for state TTLs).
+fn now_millis() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
 }
 
 #[cfg(test)]

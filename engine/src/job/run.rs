@@ -11,15 +11,28 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use crate::connector::kafka::{ensure_topics, partition_count};
+use crate::connector::kafka::{ensure_topics, partition_count, read_checkpoint_floor};
 use crate::error::{FerrisError, Result};
 use crate::job::app::{KafkaJob, load_app};
 use crate::metrics::{MetricsServer, ShardMetrics};
+use crate::shard::exchange::mesh;
 use crate::shard::runtime::{self, ShardHandle, spawn_shard};
-use crate::shard::{Assignment, JobShard, ShardReport, ShardSettings, partitions_of};
+use crate::shard::state::{ShardMsg, checkpoint_topic};
+use crate::shard::{
+    Assignment, JobShard, ShardReport, ShardSettings, StatefulSetup, partitions_of,
+};
 
 /// What one shard returns: `(shard, job, report)` per job it ran.
 type ShardReports = Vec<(usize, String, ShardReport)>;
+type ShardWork = (
+    Arc<KafkaJob>,
+    Assignment,
+    Arc<ShardMetrics>,
+    Option<StatefulSetup>,
+);
+
+/// Batches each exchange ring holds before its sender must wait (backpressure).
+const EXCHANGE_RING_CAPACITY: usize = 64;
 
 /// Where a shard runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -91,7 +104,10 @@ pub fn run_app(
     for job in &jobs {
         let n = partition_count(brokers, &job.source.topic, opts.connect_timeout)?;
         let out = job.sink_partitions.unwrap_or(n as i32);
-        let wanted = [(job.sink.topic.clone(), out), (job.dlq_topic.clone(), out)];
+        let mut wanted = vec![(job.sink.topic.clone(), out), (job.dlq_topic.clone(), out)];
+        if job.plan.aggregate.is_some() {
+            wanted.push((checkpoint_topic(&job.sink.topic), 1));
+        }
         for t in ensure_topics(brokers, &wanted, opts.connect_timeout)? {
             let _ = writeln!(
                 progress,
@@ -140,26 +156,58 @@ pub fn run_app(
     }
 
     let shard_count = opts.shards.len();
+    // Which shards run each job: with static slices, those that own a partition of its source.
+    let runs = |job: usize, shard_index: usize| -> bool {
+        opts.group.is_some() || !partitions_of(shard_index, shard_count, partitions[job]).is_empty()
+    };
+    // Aggregating jobs get one exchange ring per ordered pair of the shards that run them.
+    let mut exchange_ends: Vec<Vec<Option<StatefulSetup>>> = Vec::with_capacity(jobs.len());
+    for (j, job) in jobs.iter().enumerate() {
+        let floor = match &job.plan.aggregate {
+            Some(_) => read_checkpoint_floor(
+                brokers,
+                &checkpoint_topic(&job.sink.topic),
+                opts.connect_timeout,
+            )?,
+            None => None,
+        };
+        let participants: Vec<usize> = (0..shard_count).filter(|&i| runs(j, i)).collect();
+        let mut slots: Vec<Option<StatefulSetup>> = (0..shard_count).map(|_| None).collect();
+        if job.plan.aggregate.is_some() {
+            let n = participants.len();
+            let mut ends = if n > 1 {
+                mesh::<ShardMsg>(n, EXCHANGE_RING_CAPACITY)
+                    .into_iter()
+                    .map(Some)
+                    .collect()
+            } else {
+                vec![None]
+            };
+            for (me, &i) in participants.iter().enumerate() {
+                slots[i] = Some(StatefulSetup {
+                    me,
+                    shards: n,
+                    exchange: ends.get_mut(me).and_then(Option::take),
+                    floor,
+                });
+            }
+        }
+        exchange_ends.push(slots);
+    }
     let mut handles: Vec<ShardHandle<Result<ShardReports>>> = Vec::new();
-    for (placement, shard_metrics) in opts.shards.iter().zip(&metrics) {
-        let work: Vec<(Arc<KafkaJob>, Assignment, Arc<ShardMetrics>)> = jobs
-            .iter()
-            .zip(&partitions)
-            .zip(shard_metrics)
-            .filter_map(|((job, n), m)| {
-                let assignment = match &opts.group {
-                    Some(g) => Assignment::Group(g.clone()),
-                    None => {
-                        let mine = partitions_of(placement.id, shard_count, *n);
-                        if mine.is_empty() {
-                            return None;
-                        }
-                        Assignment::Static(mine)
-                    }
-                };
-                Some((Arc::clone(job), assignment, Arc::clone(m)))
-            })
-            .collect();
+    for (index, (placement, shard_metrics)) in opts.shards.iter().zip(&metrics).enumerate() {
+        let mut work: Vec<ShardWork> = Vec::new();
+        for (j, ((job, n), m)) in jobs.iter().zip(&partitions).zip(shard_metrics).enumerate() {
+            if !runs(j, index) {
+                continue;
+            }
+            let assignment = match &opts.group {
+                Some(g) => Assignment::Group(g.clone()),
+                None => Assignment::Static(partitions_of(index, shard_count, *n)),
+            };
+            let stateful = exchange_ends[j][index].take();
+            work.push((Arc::clone(job), assignment, Arc::clone(m), stateful));
+        }
         let settings = opts.settings.clone();
         let shard_stop = Arc::clone(&stop);
         let id = placement.id;
@@ -226,18 +274,19 @@ pub fn run_app(
 
 async fn run_shard(
     id: usize,
-    work: Vec<(Arc<KafkaJob>, Assignment, Arc<ShardMetrics>)>,
+    work: Vec<ShardWork>,
     settings: ShardSettings,
     stop: Arc<AtomicBool>,
 ) -> Result<ShardReports> {
     let mut tasks = Vec::with_capacity(work.len());
-    for (job, assignment, metrics) in work {
+    for (job, assignment, metrics, stateful) in work {
         let shard = match JobShard::new(
             Arc::clone(&job),
             &assignment,
             settings.clone(),
             metrics,
             Arc::clone(&stop),
+            stateful,
         ) {
             Ok(s) => s,
             Err(e) => {

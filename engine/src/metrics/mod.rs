@@ -51,6 +51,18 @@ pub struct ShardMetrics {
     pub in_flight: AtomicU64,
     /// Offset commits done.
     pub commits: AtomicU64,
+    /// Open GROUP BY states (window, key) on this shard.
+    pub state_groups: AtomicU64,
+    /// Approximate bytes of GROUP BY state on this shard.
+    pub state_bytes: AtomicU64,
+    /// The shard's event-time watermark (epoch ms; -1 before the first).
+    pub watermark_ms: AtomicI64,
+    /// Records that arrived after their windows closed.
+    pub late_records: AtomicU64,
+    /// Records replayed after a restart whose windows were already emitted (skipped).
+    pub replayed_records: AtomicU64,
+    /// Messages waiting in the exchange rings towards this shard.
+    pub ring_depth: AtomicU64,
     /// Batch processing latency (poll to hand-off to the producer), microseconds, cumulative
     /// per bucket of [`LATENCY_BUCKETS_US`] plus +Inf.
     latency_buckets: [AtomicU64; LATENCY_BUCKETS_US.len() + 1],
@@ -75,6 +87,12 @@ impl ShardMetrics {
             consumer_lag: AtomicI64::new(-1),
             in_flight: AtomicU64::new(0),
             commits: AtomicU64::new(0),
+            state_groups: AtomicU64::new(0),
+            state_bytes: AtomicU64::new(0),
+            watermark_ms: AtomicI64::new(-1),
+            late_records: AtomicU64::new(0),
+            replayed_records: AtomicU64::new(0),
+            ring_depth: AtomicU64::new(0),
             latency_buckets: Default::default(),
             latency_sum_us: AtomicU64::new(0),
         })
@@ -137,7 +155,7 @@ fn family(
 /// Renders every shard's counters in the Prometheus text exposition format.
 pub fn render_prometheus(shards: &[Arc<ShardMetrics>]) -> String {
     let mut out = String::new();
-    let counters: [Counter; 9] = [
+    let counters: [Counter; 11] = [
         ("ferris_records_in_total", "Records consumed", |m| {
             &m.records_in
         }),
@@ -169,13 +187,23 @@ pub fn render_prometheus(shards: &[Arc<ShardMetrics>]) -> String {
         ),
         ("ferris_batches_total", "Batches processed", |m| &m.batches),
         ("ferris_commits_total", "Offset commits", |m| &m.commits),
+        (
+            "ferris_late_records_total",
+            "Records that arrived after their windows closed",
+            |m| &m.late_records,
+        ),
+        (
+            "ferris_replayed_records_total",
+            "Records replayed after a restart whose windows were already emitted",
+            |m| &m.replayed_records,
+        ),
     ];
     for (name, help, counter) in counters {
         family(&mut out, shards, name, "counter", help, |m| {
             ShardMetrics::get(counter(m)) as i64
         });
     }
-    let gauges: [Family<i64>; 4] = [
+    let gauges: [Family<i64>; 8] = [
         (
             "ferris_commit_lag_records",
             "Records consumed whose offsets are not committed yet",
@@ -190,6 +218,26 @@ pub fn render_prometheus(shards: &[Arc<ShardMetrics>]) -> String {
             "ferris_in_flight_records",
             "Output records not yet acknowledged by the broker",
             |m| ShardMetrics::get(&m.in_flight) as i64,
+        ),
+        (
+            "ferris_state_groups",
+            "Open GROUP BY states (window, key)",
+            |m| ShardMetrics::get(&m.state_groups) as i64,
+        ),
+        (
+            "ferris_state_bytes",
+            "Approximate bytes of GROUP BY state",
+            |m| ShardMetrics::get(&m.state_bytes) as i64,
+        ),
+        (
+            "ferris_watermark_ms",
+            "Event-time watermark, epoch ms (-1: none yet)",
+            |m| m.watermark_ms.load(Ordering::Relaxed),
+        ),
+        (
+            "ferris_ring_depth",
+            "Messages waiting in the exchange rings towards the shard",
+            |m| ShardMetrics::get(&m.ring_depth) as i64,
         ),
         ("ferris_batch_size_avg", "Average records per batch", |m| {
             ShardMetrics::get(&m.records_in)

@@ -8,9 +8,10 @@
 pub mod exchange;
 pub mod offsets;
 pub mod runtime;
+pub mod state;
 pub mod worker;
 
-pub use worker::{Assignment, JobShard, ShardReport, ShardSettings};
+pub use worker::{Assignment, JobShard, ShardReport, ShardSettings, StatefulSetup};
 
 /// Partition `p` of a topic belongs to shard `p % shards` (static slices).
 pub fn partitions_of(shard: usize, shards: usize, partitions: usize) -> Vec<i32> {

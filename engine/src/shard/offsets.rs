@@ -96,6 +96,15 @@ impl OffsetTracker {
             .collect()
     }
 
+    /// The offset that may be committed for `partition` now: the first one not done, or one
+    /// past the last consumed.
+    pub fn commit_point(&self, partition: i32) -> Option<i64> {
+        self.partitions
+            .iter()
+            .find(|p| p.partition == partition)
+            .and_then(PartitionOffsets::commit_point)
+    }
+
     /// Records that `(partition, offset)` pairs were committed.
     pub fn mark_committed(&mut self, commits: &[(i32, i64)]) {
         for &(partition, offset) in commits {

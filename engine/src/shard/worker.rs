@@ -14,12 +14,16 @@ use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::message::{BorrowedMessage, Header, Message, OwnedHeaders, OwnedMessage};
 use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
 
+use super::exchange::ExchangeEnd;
 use super::offsets::{OffsetTracker, pack, unpack};
 use super::runtime;
-use crate::codec::json::{JsonDecoder, JsonEncoder};
+use super::state::{
+    CHECKPOINT_PARTITION, Emit, OUTPUT_PARTITION, ShardMsg, StateShard, checkpoint_topic,
+};
+use crate::codec::json::{JsonDecoder, JsonEncoder, encode_array};
 use crate::connector::kafka::{
     CONSUMER_DEFAULTS, Delivery, PRODUCER_DEFAULTS, ShardConsumerContext, ShardProducerContext,
-    client_config, config_error,
+    checkpoint_payload, client_config, config_error,
 };
 use crate::error::{FerrisError, Result};
 use crate::exec::Pipeline;
@@ -41,6 +45,24 @@ pub enum Assignment {
     Static(Vec<i32>),
     /// Membership of this consumer group; the group protocol assigns partitions.
     Group(String),
+}
+
+/// What a shard running an aggregating job needs besides its partitions.
+pub struct StatefulSetup {
+    /// This shard's index among the shards running the job.
+    pub me: usize,
+    /// How many shards run the job.
+    pub shards: usize,
+    /// This shard's end of the job's exchange rings (`None` for one shard).
+    pub exchange: Option<ExchangeEnd<ShardMsg>>,
+    /// The closed watermark recorded in the job's checkpoint topic when it started.
+    pub floor: Option<i64>,
+}
+
+impl std::fmt::Debug for StatefulSetup {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "StatefulSetup({} of {})", self.me, self.shards)
+    }
 }
 
 /// Engine settings of a running shard.
@@ -110,6 +132,10 @@ pub struct JobShard {
     report: ShardReport,
     /// Input slots filled from record metadata rather than the payload.
     system_slots: Vec<(usize, SystemColumn)>,
+    /// GROUP BY state, for aggregating jobs.
+    state: Option<StateShard>,
+    key: Vec<u8>,
+    last_expiry: Instant,
 }
 
 impl std::fmt::Debug for JobShard {
@@ -130,6 +156,7 @@ impl JobShard {
         settings: ShardSettings,
         metrics: Arc<ShardMetrics>,
         stop: Arc<AtomicBool>,
+        stateful: Option<StatefulSetup>,
     ) -> Result<JobShard> {
         let revoked = Arc::new(crossbeam_queue::SegQueue::new());
         let group = match assignment {
@@ -192,7 +219,39 @@ impl JobShard {
             .enumerate()
             .filter_map(|(i, f)| f.system.map(|s| (i, s)))
             .collect();
+        let state = match stateful {
+            Some(setup) if job.plan.aggregate.is_some() => {
+                let floor = setup.floor;
+                if let Some(f) = floor {
+                    eprintln!(
+                        "ferris: shard {} job {}: windows closed before {f} were emitted before \
+                         the last stop; replayed records of those windows are skipped",
+                        metrics.shard, job.name
+                    );
+                }
+                let mut state =
+                    StateShard::new(&job.plan, setup.me, setup.shards, setup.exchange, floor)?;
+                if let Assignment::Static(partitions) = assignment {
+                    for p in partitions {
+                        state.register_partition(*p, now_millis());
+                    }
+                }
+                Some(state)
+            }
+            _ => {
+                if job.plan.aggregate.is_some() {
+                    return Err(FerrisError::Internal(format!(
+                        "{}: an aggregating job needs its state setup",
+                        job.name
+                    )));
+                }
+                None
+            }
+        };
         Ok(JobShard {
+            state,
+            key: Vec::with_capacity(64),
+            last_expiry: Instant::now(),
             decoder: JsonDecoder::new(&job.plan.input),
             encoder: JsonEncoder::new(&job.output_names()),
             pipeline: Pipeline::new(&job.plan),
@@ -220,17 +279,25 @@ impl JobShard {
         let mut last_commit = Instant::now();
         let mut last_refresh = Instant::now();
         while !self.stop.load(Ordering::Relaxed) {
-            // While records wait to be sent again, consume nothing new (backpressure).
-            let polled = if self.retries.is_empty() {
-                self.process_batch()?
-            } else {
+            // While records wait to be sent again, or rows wait for room in a ring, consume
+            // nothing new (backpressure).
+            let backpressured = self.state.as_ref().is_some_and(StateShard::backpressured);
+            let polled = if !self.retries.is_empty() {
                 self.resend_failed()?;
                 0
+            } else if backpressured {
+                0
+            } else {
+                self.process_batch()?
             };
+            let pumped = self.pump_state()?;
             self.serve_delivery_reports();
             self.handle_deliveries()?;
             while let Some(p) = self.revoked.pop() {
                 self.tracker.forget(p);
+                if let Some(state) = &mut self.state {
+                    state.forget_partition(p);
+                }
             }
             if last_commit.elapsed() >= self.settings.commit_interval {
                 // An asynchronous commit can fail after it was accepted; sending every commit
@@ -242,7 +309,7 @@ impl JobShard {
                 self.commit(CommitMode::Async);
                 last_commit = Instant::now();
             }
-            if polled == 0 {
+            if polled == 0 && pumped == 0 {
                 runtime::sleep(idle).await;
                 idle = (idle * 2).min(self.settings.max_idle_sleep);
             } else {
@@ -256,6 +323,7 @@ impl JobShard {
     /// Polls up to a batch of records and runs each through the job. Returns how many.
     fn process_batch(&mut self) -> Result<usize> {
         let started = Instant::now();
+        let now_ms = now_millis();
         let mut n = 0usize;
         let (
             mut bytes_in,
@@ -280,6 +348,45 @@ impl JobShard {
             };
             n += 1;
             bytes_in += message.payload_len() as u64;
+            if self.state.is_some() {
+                let (partition, offset) = (message.partition(), message.offset());
+                let routed = match self.state.as_mut() {
+                    Some(state) => route_record(
+                        &message,
+                        &self.job,
+                        &mut self.decoder,
+                        &self.pipeline,
+                        &mut self.row,
+                        &self.system_slots,
+                        state,
+                        now_ms,
+                    ),
+                    None => Ok(false),
+                };
+                match routed {
+                    Ok(held) => self.tracker.consumed(partition, offset, u32::from(held)),
+                    Err(RecordOutcome::Rejected { reason, decode }) => {
+                        if decode {
+                            decode_errors += 1;
+                        } else {
+                            eval_errors += 1;
+                        }
+                        dlq += 1;
+                        let opaque = pack(partition, offset);
+                        self.send_dead_letter(
+                            message.key(),
+                            message.payload(),
+                            &reason,
+                            partition,
+                            offset,
+                            opaque,
+                        )?;
+                        self.tracker.consumed(partition, offset, 1);
+                    }
+                    Err(_) => self.tracker.consumed(partition, offset, 0),
+                }
+                continue;
+            }
             let outcome = handle_record(
                 &message,
                 &self.job,
@@ -322,11 +429,15 @@ impl JobShard {
                         &reason,
                         partition,
                         offset,
+                        pack(partition, offset),
                     )?;
                     1
                 }
             };
             self.tracker.consumed(partition, offset, outputs);
+        }
+        if let Some(state) = &mut self.state {
+            state.end_batch(now_ms);
         }
         if n > 0 {
             let m = &self.metrics;
@@ -352,6 +463,7 @@ impl JobShard {
         reason: &str,
         partition: i32,
         offset: i64,
+        opaque: usize,
     ) -> Result<()> {
         let partition_text = partition.to_string();
         let offset_text = offset.to_string();
@@ -377,8 +489,7 @@ impl JobShard {
                     key: "ferris.source.offset",
                     value: Some(&offset_text),
                 });
-            let mut r = BaseRecord::with_opaque_to(&self.job.dlq_topic, pack(partition, offset))
-                .headers(headers);
+            let mut r = BaseRecord::with_opaque_to(&self.job.dlq_topic, opaque).headers(headers);
             if let Some(k) = key {
                 r = r.key(k);
             }
@@ -398,9 +509,20 @@ impl JobShard {
         while let Some(d) = self.deliveries.pop() {
             let (partition, offset) = unpack(d.opaque);
             let Some(f) = d.failure else {
-                self.tracker.acked(partition, offset);
+                match &mut self.state {
+                    Some(state) if partition == OUTPUT_PARTITION => state.output_acked(offset),
+                    Some(state) if partition == CHECKPOINT_PARTITION => state.checkpoint_done(true),
+                    _ => self.tracker.acked(partition, offset),
+                }
                 continue;
             };
+            if partition == CHECKPOINT_PARTITION {
+                // Sent again with the next commit round.
+                if let Some(state) = &mut self.state {
+                    state.checkpoint_done(false);
+                }
+                continue;
+            }
             let topic = f.message.topic().to_string();
             if !f.record_error {
                 if self.retries.is_empty() {
@@ -414,7 +536,7 @@ impl JobShard {
             } else if topic != self.job.dlq_topic {
                 let reason = format!("delivery to '{topic}' failed: {}", f.error);
                 let m = &f.message;
-                self.send_dead_letter(m.key(), m.payload(), &reason, partition, offset)?;
+                self.send_dead_letter(m.key(), m.payload(), &reason, partition, offset, d.opaque)?;
                 ShardMetrics::add(&self.metrics.dlq_records, 1);
                 self.report.dead_letters += 1;
             } else {
@@ -427,7 +549,7 @@ impl JobShard {
         }
         self.metrics
             .in_flight
-            .store(self.tracker.unacknowledged(), Ordering::Relaxed);
+            .store(self.unacknowledged(), Ordering::Relaxed);
         self.metrics
             .commit_lag
             .store(self.tracker.pending_records(), Ordering::Relaxed);
@@ -470,6 +592,135 @@ impl JobShard {
         Ok(())
     }
 
+    /// Output records handed to the producer and not yet acknowledged (records held by state
+    /// are not outputs).
+    fn unacknowledged(&self) -> u64 {
+        let held = self.state.as_ref().map_or(0, StateShard::held);
+        let outputs = self.state.as_ref().map_or(0, StateShard::unacknowledged);
+        self.tracker.unacknowledged().saturating_sub(held) + outputs
+    }
+
+    /// Runs the stateful half: applies what peers sent, sends results and rejected records,
+    /// releases offsets whose state is emitted. Returns how much work there was.
+    fn pump_state(&mut self) -> Result<usize> {
+        let Some(state) = self.state.as_mut() else {
+            return Ok(0);
+        };
+        let now_ms = now_millis();
+        let received = state.receive(now_ms);
+        state.end_batch(now_ms);
+        if self.last_expiry.elapsed() >= Duration::from_secs(1) {
+            state.expire(now_ms);
+            // Group members learn their partitions from the group protocol.
+            if let Ok(assigned) = self.consumer.assignment() {
+                for e in assigned.elements_for_topic(&self.job.source.topic) {
+                    state.register_partition(e.partition(), now_ms);
+                }
+            }
+            self.last_expiry = Instant::now();
+        }
+        let emits = state.take_emits();
+        let work = received + emits.len();
+        let (mut out_count, mut bytes_out, mut dlq) = (0u64, 0u64, 0u64);
+        for emit in emits {
+            match emit {
+                Emit::Output { seq, output } => {
+                    self.key.clear();
+                    let key_ok = encode_array(&output.key, &mut self.key).is_ok();
+                    let encoded = match output.result {
+                        Ok(row) => {
+                            self.out.clear();
+                            self.encoder
+                                .encode(&row, &mut self.out)
+                                .map_err(|e| e.to_string())
+                        }
+                        Err(e) => Err(e.to_string()),
+                    };
+                    let opaque = pack(OUTPUT_PARTITION, seq);
+                    match encoded {
+                        Ok(()) => {
+                            let (key, out) = (&self.key, &self.out);
+                            send_blocking(&self.producer, || {
+                                let r = BaseRecord::with_opaque_to(&self.job.sink.topic, opaque)
+                                    .payload(&out[..]);
+                                if key_ok { r.key(&key[..]) } else { r }
+                            })?;
+                            out_count += 1;
+                            bytes_out += self.out.len() as u64;
+                        }
+                        Err(reason) => {
+                            dlq += 1;
+                            let key = key_ok.then_some(&self.key[..]).map(<[u8]>::to_vec);
+                            self.send_dead_letter(
+                                key.as_deref(),
+                                None,
+                                &format!("computing a result failed: {reason}"),
+                                OUTPUT_PARTITION,
+                                seq,
+                                opaque,
+                            )?;
+                        }
+                    }
+                }
+                Emit::Rejected {
+                    seq,
+                    origin,
+                    time,
+                    reason,
+                } => {
+                    dlq += 1;
+                    let (partition, offset) = unpack(origin);
+                    let payload = time.map(|t| format!("{{\"event_time\":{t}}}"));
+                    self.send_dead_letter(
+                        None,
+                        payload.as_deref().map(str::as_bytes),
+                        &reason,
+                        partition,
+                        offset,
+                        pack(OUTPUT_PARTITION, seq),
+                    )?;
+                }
+            }
+        }
+        let Some(state) = self.state.as_mut() else {
+            return Ok(work);
+        };
+        if let Some(closed) = state.checkpoint_due() {
+            let topic = checkpoint_topic(&self.job.sink.topic);
+            let payload = checkpoint_payload(closed);
+            let key = self.metrics.shard.to_string();
+            send_blocking(&self.producer, || {
+                BaseRecord::with_opaque_to(&topic, pack(CHECKPOINT_PARTITION, 0))
+                    .key(key.as_bytes())
+                    .payload(payload.as_bytes())
+            })?;
+        }
+        let released = state.release();
+        for origin in &released {
+            let (p, o) = unpack(*origin);
+            self.tracker.acked(p, o);
+        }
+        let m = &self.metrics;
+        ShardMetrics::add(&m.records_out, out_count);
+        ShardMetrics::add(&m.bytes_out, bytes_out);
+        ShardMetrics::add(&m.dlq_records, dlq);
+        m.state_groups
+            .store(state.groups() as u64, Ordering::Relaxed);
+        m.state_bytes
+            .store(state.state_bytes() as u64, Ordering::Relaxed);
+        m.watermark_ms
+            .store(state.watermark().unwrap_or(-1), Ordering::Relaxed);
+        m.late_records
+            .store(state.counters().late, Ordering::Relaxed);
+        m.replayed_records
+            .store(state.counters().replayed, Ordering::Relaxed);
+        m.ring_depth
+            .store(state.ring_depth() as u64, Ordering::Relaxed);
+        self.report.records_out += out_count;
+        self.report.dead_letters += dlq;
+        Ok(work + released.len())
+    }
+
     fn commit(&mut self, mode: CommitMode) {
         let commits = self.tracker.to_commit();
         if commits.is_empty() {
@@ -500,17 +751,17 @@ impl JobShard {
     /// Stops consuming, waits (bounded) for outstanding deliveries, commits what is delivered.
     async fn drain(mut self) -> Result<ShardReport> {
         let deadline = Instant::now() + self.settings.drain_timeout;
-        while (self.tracker.unacknowledged() > 0 || !self.retries.is_empty())
-            && Instant::now() < deadline
-        {
+        while (self.unacknowledged() > 0 || !self.retries.is_empty()) && Instant::now() < deadline {
+            self.pump_state()?;
             self.serve_delivery_reports();
             self.handle_deliveries()?;
             self.resend_failed()?;
             runtime::sleep(Duration::from_millis(1)).await;
         }
         self.handle_deliveries()?;
+        self.pump_state()?;
         self.commit(CommitMode::Sync);
-        self.report.undelivered = self.tracker.unacknowledged();
+        self.report.undelivered = self.unacknowledged();
         if self.report.undelivered > 0 {
             // Purge so that dropping the producer does not block; those inputs stay
             // uncommitted and are consumed again on restart.
@@ -553,20 +804,7 @@ fn handle_record(
             decode: true,
         };
     }
-    for &(slot, column) in system_slots {
-        row[slot] = match column {
-            SystemColumn::Offset => Value::BigInt(message.offset()),
-            SystemColumn::Partition => Value::BigInt(i64::from(message.partition())),
-            SystemColumn::Timestamp => message
-                .timestamp()
-                .to_millis()
-                .map_or(Value::Null, Value::Timestamp),
-            SystemColumn::Key => message
-                .key()
-                .map_or(Value::Null, |k| Value::string(&String::from_utf8_lossy(k))),
-            SystemColumn::Topic => Value::string(&job.source.topic),
-        };
-    }
+    fill_system_slots(message, job, row, system_slots);
     match pipeline.process_row(row) {
         Ok(None) => RecordOutcome::Dropped,
         Ok(Some(result)) => {
@@ -584,6 +822,81 @@ fn handle_record(
             decode: false,
         },
     }
+}
+
+/// Decodes a record of an aggregating job and routes it to the shard owning its key.
+/// `Ok(true)`: held by state; `Ok(false)`: filtered out; `Err(Rejected)`: to the DLQ.
+#[allow(clippy::too_many_arguments)]
+fn route_record(
+    message: &BorrowedMessage<'_>,
+    job: &KafkaJob,
+    decoder: &mut JsonDecoder,
+    pipeline: &Pipeline,
+    row: &mut Row,
+    system_slots: &[(usize, SystemColumn)],
+    state: &mut StateShard,
+    now_ms: i64,
+) -> std::result::Result<bool, RecordOutcome> {
+    let Some(payload) = message.payload() else {
+        return Err(RecordOutcome::Rejected {
+            reason: "empty record (null value)".into(),
+            decode: true,
+        });
+    };
+    if let Err(e) = decoder.decode(payload, row) {
+        return Err(RecordOutcome::Rejected {
+            reason: e.to_string(),
+            decode: true,
+        });
+    }
+    fill_system_slots(message, job, row, system_slots);
+    let partition = message.partition();
+    let rejected = |e: crate::error::EvalError| RecordOutcome::Rejected {
+        reason: e.to_string(),
+        decode: false,
+    };
+    if !pipeline.keep(row).map_err(rejected)? {
+        state.touch(partition, now_ms);
+        return Ok(false);
+    }
+    let prepared = state.prepare(row).map_err(rejected)?;
+    state.route(
+        prepared,
+        partition,
+        pack(partition, message.offset()),
+        now_ms,
+    );
+    Ok(true)
+}
+
+/// Fills the input slots that come from the record's metadata.
+fn fill_system_slots(
+    message: &BorrowedMessage<'_>,
+    job: &KafkaJob,
+    row: &mut Row,
+    system_slots: &[(usize, SystemColumn)],
+) {
+    for &(slot, column) in system_slots {
+        row[slot] = match column {
+            SystemColumn::Offset => Value::BigInt(message.offset()),
+            SystemColumn::Partition => Value::BigInt(i64::from(message.partition())),
+            SystemColumn::Timestamp => message
+                .timestamp()
+                .to_millis()
+                .map_or(Value::Null, Value::Timestamp),
+            SystemColumn::Key => message
+                .key()
+                .map_or(Value::Null, |k| Value::string(&String::from_utf8_lossy(k))),
+            SystemColumn::Topic => Value::string(&job.source.topic),
+        };
+    }
+}
+
+/// Milliseconds since the epoch (processing time).
+fn now_millis() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
 }
 
 /// Hands a record to the producer; when its queue is full, serves delivery reports until there
