@@ -1,0 +1,262 @@
+//! End-to-end test of a windowed aggregation through `ferris run` against the real broker: a
+//! 1-minute tumbling VWAP per symbol over 200,000 trades whose event times arrive out of order,
+//! on 2 shards (so symbols are repartitioned between them through the exchange rings), killed
+//! with SIGKILL halfway and restarted. The output topic must hold exactly the expected windows;
+//! duplicates are allowed only as identical copies of a whole window (docs/sql.md, "Crash
+//! safety").
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use ferris_engine::value::Decimal;
+use ferris_tests::kafka::{
+    Consumed, FerrisProcess, Outgoing, OwnBroker, Trade, broker_or_skip, committed_offsets,
+    consume_all, create_topic, produce, scratch_dir, trades, unique_name,
+};
+
+const PARTITIONS: i32 = 8;
+const TRADES: usize = 200_000;
+const WINDOW_MS: u64 = 60_000;
+/// Event times are moved back by up to this much (deterministically per trade), so records
+/// arrive out of order; the job allows 5 s.
+const JITTER_MS: u64 = 3_000;
+
+/// The trade's event time: its generated time moved back by a deterministic jitter.
+fn event_time(t: &Trade) -> u64 {
+    t.ts - (t.id.wrapping_mul(7_919) % JITTER_MS)
+}
+
+fn record(t: &Trade) -> Outgoing {
+    let json = format!(
+        r#"{{"id":{},"symbol":"{}","price":{},"quantity":{},"account":"{}","event_ts":{}}}"#,
+        t.id,
+        t.symbol,
+        t.price(),
+        t.quantity,
+        t.key(),
+        event_time(t)
+    );
+    Outgoing {
+        partition: t.partition(PARTITIONS),
+        key: t.key().into_bytes(),
+        payload: json.into_bytes(),
+    }
+}
+
+/// `(symbol, window start)` -> the expected output record.
+fn expected(data: &[Trade]) -> BTreeMap<(String, u64), String> {
+    let mut sums: BTreeMap<(String, u64), (u64, u64, u64)> = BTreeMap::new();
+    for t in data {
+        let start = event_time(t) / WINDOW_MS * WINDOW_MS;
+        let e = sums.entry((t.symbol.to_string(), start)).or_default();
+        e.0 += t.notional_cents();
+        e.1 += t.quantity;
+        e.2 += 1;
+    }
+    sums.into_iter()
+        .map(|((symbol, start), (notional, volume, n))| {
+            let notional = Decimal::new(i128::from(notional), 2).expect("notional");
+            let vwap = notional
+                .checked_div(&Decimal::from_i64(volume as i64))
+                .expect("vwap");
+            let json = format!(
+                r#"{{"symbol":"{symbol}","window_start":{start},"window_end":{},"vwap":{vwap},"volume":{volume},"trades":{n}}}"#,
+                start + WINDOW_MS
+            );
+            ((symbol, start), json)
+        })
+        .collect()
+}
+
+fn app(dir: &Path, source: &str, sink: &str) -> std::path::PathBuf {
+    let sql = format!(
+        "CREATE STREAM {sink} AS
+         SELECT symbol, _window_start AS window_start, _window_end AS window_end,
+                SUM(price * quantity) / SUM(quantity) AS vwap,
+                SUM(quantity) AS volume, COUNT(*) AS trades
+         FROM {source}
+         GROUP BY symbol
+         WINDOW TUMBLING(event_ts, INTERVAL '1' MINUTE)
+         EMIT FINAL
+         WITH ('{source}.type' = 'kafka_source', '{source}.format' = 'json',
+               '{sink}.type' = 'kafka_sink', 'watermark.max_out_of_orderness' = '5s',
+               'watermark.idle_timeout' = '2m');\n"
+    );
+    let path = dir.join(format!("{sink}.sql"));
+    std::fs::write(&path, sql).expect("write the app");
+    path
+}
+
+fn ferris_run(name: &str, brokers: &str, app: &Path) -> FerrisProcess {
+    FerrisProcess::spawn(
+        name,
+        &[
+            "run",
+            "--brokers",
+            brokers,
+            "--shards",
+            "2",
+            "--batch-size",
+            "256",
+            "--progress-interval",
+            "0.2",
+            "--connect-timeout",
+            "10",
+            app.to_str().expect("utf-8 path"),
+        ],
+    )
+    .expect("start ferris run")
+}
+
+/// The records out over all shards, from the last progress line of a `ferris run` log.
+fn outputs_reported(log: &str) -> u64 {
+    let Some(line) = log.lines().rev().find(|l| l.contains(" rec/s |")) else {
+        return 0;
+    };
+    line.split(" out ")
+        .skip(1)
+        .filter_map(|rest| rest.split_whitespace().next()?.parse::<u64>().ok())
+        .sum()
+}
+
+/// The output records by `(symbol, window start)`; every copy of one window must be identical.
+fn windows(out: &[Consumed]) -> BTreeMap<(String, u64), String> {
+    let mut by_key: BTreeMap<(String, u64), String> = BTreeMap::new();
+    for c in out {
+        let text = c.text();
+        let v: serde_json::Value = serde_json::from_str(&text).expect("output is JSON");
+        let key = (
+            v["symbol"].as_str().expect("symbol").to_string(),
+            v["window_start"].as_u64().expect("window_start"),
+        );
+        if let Some(previous) = by_key.insert(key.clone(), text.clone()) {
+            assert_eq!(
+                previous, text,
+                "window {key:?} was emitted twice with different contents"
+            );
+        }
+    }
+    by_key
+}
+
+fn read_sink(brokers: &str, topic: &str, expected: usize) -> Vec<Consumed> {
+    consume_all(
+        brokers,
+        topic,
+        expected,
+        Duration::from_secs(3),
+        Duration::from_secs(60),
+    )
+    .expect("read the output topic")
+}
+
+#[test]
+fn tumbling_vwap_is_exact_across_shards_and_a_kill_9() {
+    let Some(_) = broker_or_skip("tumbling_vwap") else {
+        return;
+    };
+    // SQLite storage: the restart resumes from offsets inside record batches (see kafka_e2e).
+    let dir = scratch_dir().expect("scratch").join("broker-windows");
+    let _ = std::fs::remove_dir_all(&dir);
+    let broker = OwnBroker::start(dir).expect("start a broker of our own");
+    let brokers = broker.addr();
+    // Stream names are SQL identifiers (the topics default to them).
+    let source = unique_name("wtrades").replace('-', "_");
+    let sink = unique_name("vwap").replace('-', "_");
+    create_topic(&brokers, &source, PARTITIONS).expect("source topic");
+    create_topic(&brokers, &sink, PARTITIONS).expect("sink topic");
+
+    let data = trades(TRADES, 11, 0);
+    let expected = expected(&data);
+    let mut records: Vec<Outgoing> = data.iter().map(record).collect();
+    // One late-enough record per partition at the end moves every partition's watermark past
+    // the last real window (its own window never closes, so it is not in the output).
+    let last = data.iter().map(|t| t.ts).max().unwrap_or(0);
+    for p in 0..PARTITIONS {
+        records.push(Outgoing {
+            partition: p,
+            key: b"END".to_vec(),
+            payload: format!(
+                r#"{{"id":0,"symbol":"END","price":1.00,"quantity":1,"account":"END","event_ts":{}}}"#,
+                last + 10 * WINDOW_MS
+            )
+            .into_bytes(),
+        });
+    }
+    produce(&brokers, &source, &records).expect("produce trades");
+    let app = app(&scratch_dir().expect("scratch"), &source, &sink);
+
+    // First run: killed with SIGKILL once windows have gone out and offsets of their records
+    // are committed (so that the restart resumes in the middle of the data).
+    let mut ferris = ferris_run(&format!("{sink}-1"), &brokers, &app);
+    let group = format!("ferris-{sink}");
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while Instant::now() < deadline
+        && !(outputs_reported(&ferris.output()) > 0
+            && committed_offsets(&brokers, &group, &source)
+                .is_ok_and(|c| c.values().sum::<i64>() > 0))
+    {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    ferris.signal("KILL").expect("kill -9");
+    ferris
+        .wait_timeout(Duration::from_secs(10))
+        .expect("wait")
+        .expect("exited after SIGKILL");
+    let first_log = ferris.output();
+    let first = read_sink(&brokers, &sink, 0);
+    assert!(
+        !first.is_empty() && first.len() < expected.len(),
+        "the kill must land halfway: {} of {} windows out\n{first_log}",
+        first.len(),
+        expected.len()
+    );
+    let committed = committed_offsets(&brokers, &group, &source).expect("committed offsets");
+    eprintln!(
+        "tumbling_vwap: killed with {} of {} windows written, {} offsets committed",
+        first.len(),
+        expected.len(),
+        committed.values().sum::<i64>()
+    );
+
+    // Second run: resumes from the committed offsets and completes every window.
+    let mut ferris = ferris_run(&format!("{sink}-2"), &brokers, &app);
+    let deadline = Instant::now() + Duration::from_secs(180);
+    while Instant::now() < deadline
+        && windows(&read_sink(&brokers, &sink, expected.len())).len() < expected.len()
+    {
+        std::thread::sleep(Duration::from_secs(1));
+    }
+    let status = ferris.terminate(Duration::from_secs(30)).expect("SIGTERM");
+    let log = ferris.output();
+    assert!(status.success(), "exit status {status}:\n{log}");
+    let out = read_sink(&brokers, &sink, expected.len());
+    let got = windows(&out);
+    let missing: Vec<_> = expected
+        .keys()
+        .filter(|k| !got.contains_key(*k))
+        .take(5)
+        .collect();
+    let unexpected: Vec<_> = got
+        .keys()
+        .filter(|k| !expected.contains_key(*k))
+        .take(5)
+        .collect();
+    assert!(
+        missing.is_empty() && unexpected.is_empty(),
+        "{} windows expected, {} distinct out: missing {missing:?}, unexpected {unexpected:?}\n\
+         first run:\n{first_log}\nsecond run:\n{log}",
+        expected.len(),
+        got.len()
+    );
+    for (key, want) in &expected {
+        assert_eq!(&got[key], want, "window {key:?}");
+    }
+    eprintln!(
+        "tumbling_vwap: {} windows exact; {} records in the output topic ({} identical duplicates)",
+        expected.len(),
+        out.len(),
+        out.len() - expected.len()
+    );
+}
