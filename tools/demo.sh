@@ -14,6 +14,9 @@ ferris=target/release/ferris
 echo "==> ferris query --file examples/big_trades.sql --input examples/trades.jsonl" >&2
 "$ferris" query --file examples/big_trades.sql --input examples/trades.jsonl
 
+echo "==> ferris query --file examples/vwap.sql --input examples/trades.jsonl" >&2
+"$ferris" query --file examples/vwap.sql --input examples/trades.jsonl
+
 if [ "${1:-}" = "--kafka" ]; then
     tools/kafka-demo.sh "$ferris"
 fi

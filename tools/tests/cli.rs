@@ -485,3 +485,41 @@ fn the_readme_demo_runs() {
     }
     assert_eq!(inline.stdout, from_file.stdout);
 }
+
+#[test]
+fn the_vwap_demo_emits_one_exact_row_per_symbol_and_window() {
+    let out = ferris(
+        &[
+            "query",
+            "--input",
+            &example("trades.jsonl"),
+            "--file",
+            &example("vwap.sql"),
+        ],
+        None,
+    );
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let lines = out.lines();
+    // (187.25 * 100 + 187.30 * 275) / 375 = 187.2866666... -> 6 digits, half away from zero.
+    assert_eq!(
+        lines[0],
+        r#"{"symbol":"AAPL","window_start":1767225600000,"vwap":187.286667,"volume":375,"trades":2}"#
+    );
+    let trades: u64 = lines
+        .iter()
+        .map(|l| {
+            let v: serde_json::Value = serde_json::from_str(l).unwrap();
+            v["trades"].as_u64().unwrap()
+        })
+        .sum();
+    assert_eq!(
+        trades, 20,
+        "every trade is in exactly one window:\n{}",
+        out.stdout
+    );
+    assert!(
+        out.stderr.contains("20 records in, 11 out, 0 skipped"),
+        "{}",
+        out.stderr
+    );
+}
