@@ -88,8 +88,8 @@ use std::hash::BuildHasher;
 
 use hashbrown::{HashMap, HashTable};
 
+use self::accumulator::{Accumulator, Staged};
 use self::key::{GroupKey, route_hash};
-use self::shim::{Accumulator, Staged};
 use self::window::{SessionBounds, sessions_joined, window_size, window_starts};
 use crate::error::{EvalError, FerrisError};
 use crate::sql::ast::{EmitMode, WindowKind};
@@ -937,92 +937,5 @@ impl Aggregator {
                 }
                 State::Sessions(s) => s.state_bytes(),
             }
-    }
-}
-
-/// TEMPORARY stand-in for `accumulator.rs` while it is being written (COUNT, SUM, MIN, MAX,
-/// FIRST/LAST_VALUE over BIGINT/DECIMAL only). Removed once the real one is committed.
-#[allow(dead_code)]
-mod shim {
-    use crate::error::EvalError;
-    use crate::sql::aggregate::{AggFunc, AggregateCall};
-    use crate::value::Value;
-
-    #[derive(Debug, Clone)]
-    pub struct Accumulator {
-        func: AggFunc,
-        state: Value,
-        count: i64,
-    }
-
-    pub struct Staged(Value, i64);
-
-    fn add(a: &Value, b: &Value) -> Result<Value, EvalError> {
-        Ok(match (a, b) {
-            (Value::Null, x) | (x, Value::Null) => x.clone(),
-            (Value::BigInt(x), Value::BigInt(y)) => Value::BigInt(
-                x.checked_add(*y)
-                    .ok_or_else(|| EvalError::Overflow("SUM".into()))?,
-            ),
-            (Value::Decimal(x), Value::Decimal(y)) => Value::Decimal(x.checked_add(y)?),
-            _ => return Err(EvalError::Type("SUM".into())),
-        })
-    }
-
-    fn num(v: &Value) -> Option<crate::value::Decimal> {
-        match v {
-            Value::BigInt(i) => Some(crate::value::Decimal::from_i64(*i)),
-            Value::Decimal(d) => Some(*d),
-            _ => None,
-        }
-    }
-
-    impl Accumulator {
-        pub fn new(call: &AggregateCall) -> Accumulator {
-            Accumulator {
-                func: call.func,
-                state: Value::Null,
-                count: 0,
-            }
-        }
-        pub fn stage(&self, v: &Value) -> Result<Staged, EvalError> {
-            let (s, c) = (&self.state, self.count);
-            Ok(match self.func {
-                AggFunc::CountStar => Staged(Value::Null, c + 1),
-                AggFunc::Count => Staged(Value::Null, c + i64::from(!v.is_null())),
-                AggFunc::Sum => Staged(add(s, v)?, c),
-                AggFunc::Min | AggFunc::Max => {
-                    let better = match (num(s), num(v)) {
-                        (_, None) if !v.is_null() => {
-                            return Err(EvalError::Type("MIN/MAX".into()));
-                        }
-                        (_, None) => false,
-                        (None, Some(_)) => true,
-                        (Some(a), Some(b)) => (self.func == AggFunc::Min) == (b < a),
-                    };
-                    Staged(if better { v.clone() } else { s.clone() }, c)
-                }
-                AggFunc::FirstValue if c > 0 => Staged(s.clone(), c),
-                _ => Staged(v.clone(), c + 1),
-            })
-        }
-        pub fn commit(&mut self, staged: Staged) {
-            self.state = staged.0;
-            self.count = staged.1;
-        }
-        pub fn update(&mut self, v: &Value) -> Result<(), EvalError> {
-            let s = self.stage(v)?;
-            self.commit(s);
-            Ok(())
-        }
-        pub fn value(&self) -> Result<Value, EvalError> {
-            Ok(match self.func {
-                AggFunc::CountStar | AggFunc::Count => Value::BigInt(self.count),
-                _ => self.state.clone(),
-            })
-        }
-        pub fn state_bytes(&self) -> usize {
-            32
-        }
     }
 }
