@@ -43,6 +43,8 @@
 //!   of scale `t = max(6, variance scale)`: the integer square root (exact floor) of the
 //!   variance's mantissa scaled to `2t` digits, then rounded half up on the next digit (decided
 //!   exactly from the remainder, so this is the correctly rounded square root of the variance).
+//!   Trailing zeros are then dropped, as for a division result (`STDDEV_POP` of 2,4,4,4,5,5,7,9
+//!   is `2`, its sample `STDDEV` `2.13809`).
 //!   The scale is kept (the population standard deviation of `2, 4, 4, 4, 5, 5, 7, 9` is
 //!   `2.000000`).
 //! - DOUBLE input makes the variance family DOUBLE (Welford's algorithm; exact state gathered
@@ -377,7 +379,10 @@ impl Accumulator {
                 let sample = matches!(func, AggFunc::VarSamp | AggFunc::StddevSamp);
                 match variance_exact(func, m, sample)? {
                     None => Value::Null,
-                    Some(var) if is_stddev(func) => Value::Decimal(sqrt_decimal(func, var)?),
+                    Some(var) if is_stddev(func) => {
+                        // Like a division result: trailing zeros dropped (2.000000 -> 2).
+                        Value::Decimal(sqrt_decimal(func, var)?.normalize())
+                    }
                     Some(var) => Value::Decimal(var),
                 }
             }
@@ -1330,11 +1335,11 @@ mod tests {
     fn variance_and_stddev_of_the_classic_example() {
         let v = classic();
         assert_eq!(run(AggFunc::VarPop, &v), "DECIMAL 4");
-        assert_eq!(run(AggFunc::StddevPop, &v), "DECIMAL 2.000000");
+        assert_eq!(run(AggFunc::StddevPop, &v), "DECIMAL 2");
         // 256 / 56 = 4.571428571... rounded half away from zero at 6 digits.
         assert_eq!(run(AggFunc::VarSamp, &v), "DECIMAL 4.571429");
         // √4.571429 = 2.1380900355...
-        assert_eq!(run(AggFunc::StddevSamp, &v), "DECIMAL 2.138090");
+        assert_eq!(run(AggFunc::StddevSamp, &v), "DECIMAL 2.13809");
         // The same numbers as decimals of scale 2 give the same values.
         let d: Vec<Value> = [
             "2.00", "4.00", "4.00", "4.00", "5.00", "5.00", "7.00", "9.00",
@@ -1344,8 +1349,8 @@ mod tests {
         .collect();
         assert_eq!(run(AggFunc::VarPop, &d), "DECIMAL 4");
         assert_eq!(run(AggFunc::VarSamp, &d), "DECIMAL 4.571429");
-        assert_eq!(run(AggFunc::StddevPop, &d), "DECIMAL 2.000000");
-        assert_eq!(run(AggFunc::StddevSamp, &d), "DECIMAL 2.138090");
+        assert_eq!(run(AggFunc::StddevPop, &d), "DECIMAL 2");
+        assert_eq!(run(AggFunc::StddevSamp, &d), "DECIMAL 2.13809");
         // Order and the shift (the first value) do not matter.
         let mut r = v.clone();
         r.reverse();
@@ -1357,7 +1362,7 @@ mod tests {
         let v = [dec("1.5"), dec("2.5")];
         assert_eq!(run(AggFunc::VarPop, &v), "DECIMAL 0.25");
         assert_eq!(run(AggFunc::VarSamp, &v), "DECIMAL 0.5");
-        assert_eq!(run(AggFunc::StddevPop, &v), "DECIMAL 0.500000");
+        assert_eq!(run(AggFunc::StddevPop, &v), "DECIMAL 0.5");
         // √0.5 = 0.70710678...
         assert_eq!(run(AggFunc::StddevSamp, &v), "DECIMAL 0.707107");
         // Scale 4 input: the numerator has scale 8, so the quotient keeps 8 digits.
@@ -1377,7 +1382,7 @@ mod tests {
             assert_eq!(run(AggFunc::VarSamp, &one), "NULL");
             assert_eq!(run(AggFunc::StddevSamp, &one), "NULL");
             assert_eq!(run(AggFunc::VarPop, &one), "DECIMAL 0");
-            assert_eq!(run(AggFunc::StddevPop, &one), "DECIMAL 0.000000");
+            assert_eq!(run(AggFunc::StddevPop, &one), "DECIMAL 0");
         }
         assert_eq!(run(AggFunc::VarSamp, &[dbl(3.0)]), "NULL");
         assert_eq!(run(AggFunc::VarPop, &[dbl(3.0)]), "DOUBLE 0");
@@ -1389,7 +1394,7 @@ mod tests {
         let v = [dec("1.10"), dec("1.1"), big(0), big(0)];
         assert_eq!(run(AggFunc::VarPop, &v[..2]), "DECIMAL 0");
         assert_eq!(run(AggFunc::VarSamp, &v[..2]), "DECIMAL 0");
-        assert_eq!(run(AggFunc::StddevSamp, &v[..2]), "DECIMAL 0.000000");
+        assert_eq!(run(AggFunc::StddevSamp, &v[..2]), "DECIMAL 0");
     }
 
     #[test]
