@@ -45,8 +45,6 @@
 //!   exactly from the remainder, so this is the correctly rounded square root of the variance).
 //!   Trailing zeros are then dropped, as for a division result (`STDDEV_POP` of 2,4,4,4,5,5,7,9
 //!   is `2`, its sample `STDDEV` `2.13809`).
-//!   The scale is kept (the population standard deviation of `2, 4, 4, 4, 5, 5, 7, 9` is
-//!   `2.000000`).
 //! - DOUBLE input makes the variance family DOUBLE (Welford's algorithm; exact state gathered
 //!   before the first DOUBLE is converted once).
 //! - Non-numeric input to `SUM`, `AVG` or the variance family is a type error naming the
