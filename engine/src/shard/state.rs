@@ -164,6 +164,8 @@ pub struct StateShard {
     /// The closed watermark in flight to the checkpoint topic, and the last one acknowledged.
     checkpoint_pending: Option<i64>,
     checkpoint_acked: Option<i64>,
+    /// Progress or the checkpoint moved since holds were last checked.
+    progress_changed: bool,
     scratch: Vec<AggregateOutput>,
     emits: Vec<Emit>,
     counters: StateCounters,
@@ -235,6 +237,7 @@ impl StateShard {
             floor,
             checkpoint_pending: None,
             checkpoint_acked: floor,
+            progress_changed: false,
             scratch,
             emits: Vec::new(),
             counters: StateCounters::default(),
@@ -473,7 +476,10 @@ impl StateShard {
                     rows,
                     watermark,
                 } => self.absorb(from, batch, rows, watermark, now_ms),
-                ShardMsg::Progress(p) => self.progress_from[from] = Some(p),
+                ShardMsg::Progress(p) => {
+                    self.progress_from[from] = Some(p);
+                    self.progress_changed = true;
+                }
             }
             if n >= 64 {
                 break;
@@ -536,6 +542,7 @@ impl StateShard {
                 };
                 if to == self.me {
                     self.progress_from[to] = Some(p);
+                    self.progress_changed = true;
                 } else {
                     self.unsent_progress[to] = Some(p);
                 }
@@ -592,10 +599,16 @@ impl StateShard {
             && acked
         {
             self.checkpoint_acked = Some(self.checkpoint_acked.map_or(c, |a| a.max(c)));
+            self.progress_changed = true;
         }
     }
 
     fn released(&mut self) -> Vec<usize> {
+        // Holds are released only by new progress (or a new checkpoint): skip the scan
+        // otherwise.
+        if !std::mem::take(&mut self.progress_changed) {
+            return Vec::new();
+        }
         // A record's offset is committed only under a closed watermark that is durably
         // recorded, so a restart can skip its windows (see the module docs).
         let closed = match (self.closed_watermark(), self.checkpoint_acked) {
