@@ -294,3 +294,31 @@ fn the_from_name_names_stdin() {
     let statement = parse_one("SELECT a FROM Trades WHERE a > 1").unwrap();
     assert_eq!(statement.source_name().as_deref(), Some("Trades"));
 }
+
+#[test]
+fn a_tenth_summed_a_million_times_is_exactly_a_hundred_thousand() {
+    let mut text = String::with_capacity(24 * 1_000_001);
+    for i in 0..1_000_000u32 {
+        let k = if i % 2 == 0 { "a" } else { "b" };
+        text.push_str(&format!("{{\"k\":\"{k}\",\"x\":0.1}}\n"));
+    }
+    let total = run(
+        "SELECT SUM(x) AS s, AVG(x) AS a, COUNT(*) AS n FROM t EMIT FINAL",
+        &[("t", &text)],
+    );
+    assert_eq!(total.output, vec![r#"{"s":100000.0,"a":0.1,"n":1000000}"#]);
+    // One more record of -0.1 for key a: 49999.9 / 500001 = 0.09999960... rounds to 0.1
+    // at 6 digits (half away from zero), and the sum stays exact.
+    text.push_str("{\"k\":\"a\",\"x\":-0.1}\n");
+    let by_key = run(
+        "SELECT k, SUM(x) AS s, AVG(x) AS a, COUNT(*) AS n, MIN(x) AS lo FROM t GROUP BY k EMIT FINAL",
+        &[("t", &text)],
+    );
+    assert_eq!(
+        by_key.output,
+        vec![
+            r#"{"k":"a","s":49999.9,"a":0.1,"n":500001,"lo":-0.1}"#,
+            r#"{"k":"b","s":50000.0,"a":0.1,"n":500000,"lo":0.1}"#,
+        ]
+    );
+}
