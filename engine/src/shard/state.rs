@@ -705,3 +705,6 @@ pub const CHECKPOINT_PARTITION: i32 = 0xfffe;
 pub fn checkpoint_topic(sink_topic: &str) -> String {
     format!("{sink_topic}.ferris-checkpoints")
 }
+
+#[cfg(test)]
+mod tests;
