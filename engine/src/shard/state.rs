@@ -157,6 +157,7 @@ pub struct StateShard {
     sent: i64,
     acks: OffsetTracker,
     snapshots: VecDeque<Snapshot>,
+    last_snapshot: Option<Snapshot>,
     closed: Option<i64>,
     progress_from: Vec<Option<Progress>>,
     unsent_progress: Vec<Option<Progress>>,
@@ -231,6 +232,7 @@ impl StateShard {
             sent: 0,
             acks: OffsetTracker::new(),
             snapshots: VecDeque::new(),
+            last_snapshot: None,
             closed: floor,
             progress_from: vec![None; shards],
             unsent_progress: vec![None; shards],
@@ -514,13 +516,21 @@ impl StateShard {
             closed: self.agg.watermark(),
             min_open: self.agg.min_open_start(),
         };
-        let same = self.snapshots.back().is_some_and(|s| {
+        // Only a snapshot that differs from the last one taken (queued or already published)
+        // is worth publishing: an idle shard sends nothing and so lets its peers sleep.
+        let same = self.last_snapshot.as_ref().is_some_and(|s| {
             s.sent == snap.sent
                 && s.absorbed == snap.absorbed
                 && s.closed == snap.closed
                 && s.min_open == snap.min_open
         });
         if !same {
+            self.last_snapshot = Some(Snapshot {
+                sent: snap.sent,
+                absorbed: snap.absorbed.clone(),
+                closed: snap.closed,
+                min_open: snap.min_open,
+            });
             self.snapshots.push_back(snap);
         }
         let acked_below = self.acks.commit_point(0).unwrap_or(self.sent);

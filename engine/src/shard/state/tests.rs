@@ -562,7 +562,6 @@ fn generated_records_are_out_of_order_but_within_the_bound() {
 /// (`worker::JobShard::run`, which sleeps only when a turn received, emitted and released
 /// nothing) never idles.
 #[test]
-#[ignore = "engine bug: release() publishes the same Progress to every peer on every call"]
 fn idle_shards_stop_exchanging_messages() {
     let plan = plan_of(&tumbling_sql());
     let mut shards: Vec<StateShard> = mesh::<ShardMsg>(2, 8)
