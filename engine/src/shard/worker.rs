@@ -613,8 +613,10 @@ impl JobShard {
             state.expire(now_ms);
             // Walks every group: once a second, not per loop turn.
             let m = &self.metrics;
-            m.state_groups.store(state.groups() as u64, Ordering::Relaxed);
-            m.state_bytes.store(state.state_bytes() as u64, Ordering::Relaxed);
+            m.state_groups
+                .store(state.groups() as u64, Ordering::Relaxed);
+            m.state_bytes
+                .store(state.state_bytes() as u64, Ordering::Relaxed);
             // Group members learn their partitions from the group protocol.
             if let Ok(assigned) = self.consumer.assignment() {
                 for e in assigned.elements_for_topic(&self.job.source.topic) {
