@@ -4,6 +4,7 @@
 //! into `error: ...` on stderr and the exit status (2 for errors in the user's SQL, 1 for the
 //! rest).
 
+mod bench;
 mod generate;
 mod kafka_io;
 mod query;
@@ -48,6 +49,8 @@ enum Command {
     Gen(generate::GenArgs),
     /// Detect this machine's cores into a topology file, or show what a topology file plans.
     Topology(topology::TopologyArgs),
+    /// Benchmarks: Nexmark in memory, a Kafka load test, the regression gate.
+    Bench(bench::BenchArgs),
 }
 
 fn main() -> ExitCode {
@@ -58,6 +61,7 @@ fn main() -> ExitCode {
         Command::Produce(args) => kafka_io::produce(args),
         Command::Consume(args) => kafka_io::consume(args),
         Command::Gen(args) => generate::run(args),
+        Command::Bench(args) => bench::run(args),
         // Exits 2 on an invalid topology file, so it reports its own errors.
         Command::Topology(args) => return topology::main(args),
     };
