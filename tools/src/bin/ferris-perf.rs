@@ -9,11 +9,13 @@
 //! `perf_event_paranoid`, a seccomp filter) it says why once and falls back, down to `/proc`
 //! figures only; it never needs privileges to run.
 //!
-//! Threads are found by polling `/proc/PID/task` every `--poll-ms` on the main thread (the
-//! workspace keeps threads to the shard runtime); a thread created later gets its counters
-//! when it is first seen, so its first few milliseconds are missed by perf (not by the `/proc`
-//! CPU time, which counts from the thread's birth). Child processes of the target are not
-//! followed.
+//! A command is started behind a gate (`sh -c 'kill -STOP $$ && exec "$@"'`): its counters
+//! are attached while it is stopped, before the exec, so it is counted from its first
+//! instruction. Threads are found by polling `/proc/PID/task` every `--poll-ms` on the main
+//! thread (the workspace keeps threads to the shard runtime); a thread created later gets its
+//! counters when it is first seen, so its first milliseconds are missed by perf (not by the
+//! `/proc` CPU time, which counts from the thread's birth). Child processes of the target are
+//! not followed.
 
 #[path = "ferris_perf/counters.rs"]
 mod counters;
@@ -156,23 +158,23 @@ impl Tracker {
                 .ok()
                 .and_then(|_| procfs::read_thread(self.pid, *tid))
             {
-                Some(now) => t.proc_last = now,
+                Some(now) => {
+                    t.proc_last = now;
+                    // A thread may name itself, or exec, after it was first seen.
+                    if let Some(name) = procfs::thread_name(self.pid, *tid) {
+                        t.name = name;
+                    }
+                }
                 None => t.alive = false,
             }
         }
     }
 
-    /// Reads every perf counter (they stay readable after their thread exits) and refreshes
-    /// the names of live threads (a thread may name itself after it was first seen).
+    /// Reads every perf counter (they stay readable after their thread exits).
     fn read(&mut self) {
-        for (tid, t) in &mut self.threads {
+        for t in self.threads.values_mut() {
             if !t.counters.is_empty() {
                 t.perf_last = t.counters.read();
-            }
-            if t.alive
-                && let Some(name) = procfs::thread_name(self.pid, *tid)
-            {
-                t.name = name;
             }
         }
     }
@@ -224,6 +226,32 @@ fn core_deltas(now: &[(usize, CoreTimes)], base: &[(usize, CoreTimes)]) -> Vec<(
         .collect()
 }
 
+/// Starts `command` behind a gate: `sh` stops itself (`kill -STOP $$`) and, once continued,
+/// `exec`s the command in the same process. Counters attached while it is stopped survive the
+/// exec, so the command is counted from its first instruction, however short it is. (Without
+/// `unsafe` there is no `fork`-wait-`exec` in Rust's `Command`; this is the same thing with the
+/// shell doing the waiting.)
+fn spawn_gated(command: &[String]) -> Result<Child> {
+    Command::new("sh")
+        .arg("-c")
+        .arg("kill -STOP $$ && exec \"$@\"")
+        .arg("ferris-perf")
+        .args(command)
+        .spawn()
+        .with_context(|| format!("cannot run `{}` through sh", command.join(" ")))
+}
+
+/// Waits (up to 5 s) until `pid` has stopped itself, or ended.
+fn wait_until_stopped(pid: i32) {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while Instant::now() < deadline {
+        match procfs::process_state(pid) {
+            Some('T') | Some('t') | Some('Z') | Some('X') | None => return,
+            _ => std::thread::sleep(Duration::from_micros(200)),
+        }
+    }
+}
+
 fn seconds(s: f64, what: &str) -> Result<Duration> {
     if !s.is_finite() || s <= 0.0 {
         bail!("{what} must be a positive number of seconds, not {s}");
@@ -268,11 +296,11 @@ fn run(cli: &Cli) -> Result<ExitCode> {
             let name = procfs::process_name(pid).unwrap_or_else(|| "?".to_string());
             (pid, None, format!("pid {pid} ({name})"))
         }
-        (None, [program, args @ ..]) => {
-            let child = Command::new(program)
-                .args(args)
-                .spawn()
-                .with_context(|| format!("cannot run `{program}`"))?;
+        (None, [program, ..]) => {
+            if !procfs::find_program(program) {
+                bail!("cannot run `{program}`: not found or not executable");
+            }
+            let child = spawn_gated(&cli.command)?;
             let pid = i32::try_from(child.id()).context("child pid out of range")?;
             (
                 pid,
@@ -296,8 +324,22 @@ fn run(cli: &Cli) -> Result<ExitCode> {
         polls: 0,
     };
 
-    let start = Instant::now();
     let cores_start = procfs::read_proc_stat();
+    let start = Instant::now();
+    if command_mode {
+        // The command waits, stopped, before its exec: attach, then let it go.
+        wait_until_stopped(pid);
+        tracker.poll(true);
+        // What the kernel will call it after the exec (`comm`: the file name, 15 bytes), in
+        // case it ends before the next poll reads the name.
+        if let (Some(t), Some(program)) = (tracker.threads.get_mut(&pid), cli.command.first()) {
+            let file = program.rsplit('/').next().unwrap_or(program);
+            t.name = file.chars().take(15).collect();
+        }
+        let _ = Command::new("kill")
+            .args(["-CONT", &pid.to_string()])
+            .status();
+    }
     let mut mark_time = start;
     let mut mark_cores = cores_start.clone();
     let mut interval_no = 0u64;
@@ -404,7 +446,9 @@ fn run(cli: &Cli) -> Result<ExitCode> {
             mark_cores = cores;
             mark_time = now;
         }
-        let mut sleep = poll;
+        // Poll fast at first, so a short command's end is seen soon after it happens.
+        let warmup = Duration::from_millis(1u64 << tracker.polls.min(16));
+        let mut sleep = poll.min(warmup);
         if let Some(d) = duration {
             sleep = sleep.min(d.saturating_sub(now.duration_since(start)));
         }

@@ -110,15 +110,28 @@ pub fn list_threads(pid: i32) -> Option<Vec<i32>> {
     Some(tids)
 }
 
+/// The process's state letter (`R`, `S`, `T` stopped, `Z` zombie...), `None` if it is gone.
+pub fn process_state(pid: i32) -> Option<char> {
+    let text = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    text[text.rfind(')')? + 1..].trim_start().chars().next()
+}
+
 /// Whether `/proc/PID` exists and is not a zombie.
 pub fn process_alive(pid: i32) -> bool {
-    match fs::read_to_string(format!("/proc/{pid}/stat")) {
-        Ok(text) => text
-            .rfind(')')
-            .and_then(|i| text[i + 1..].split_whitespace().next())
-            .is_some_and(|state| state != "Z" && state != "X"),
-        Err(_) => false,
+    process_state(pid).is_some_and(|state| state != 'Z' && state != 'X')
+}
+
+/// Whether `program` can be run: a path to an executable file, or a name found in `PATH`.
+pub fn find_program(program: &str) -> bool {
+    use std::os::unix::fs::PermissionsExt;
+    let runnable = |p: &Path| {
+        fs::metadata(p).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+    };
+    if program.contains('/') {
+        return runnable(Path::new(program));
     }
+    std::env::var_os("PATH")
+        .is_some_and(|path| std::env::split_paths(&path).any(|dir| runnable(&dir.join(program))))
 }
 
 /// The process's command name, for the report header.
@@ -271,5 +284,8 @@ mod tests {
         assert!(tids.contains(&pid));
         assert!(read_thread(pid, pid).is_some());
         assert!(process_alive(pid));
+        assert!(process_state(pid).is_some_and(|s| s != 'Z'));
+        assert!(find_program("sh"));
+        assert!(!find_program("/nonexistent/program"));
     }
 }
