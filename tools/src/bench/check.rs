@@ -73,10 +73,7 @@ pub fn run(args: CheckArgs) -> anyhow::Result<()> {
         return run_inner(name, args.records);
     }
     let start = Instant::now();
-    let baseline_path = args
-        .baseline
-        .clone()
-        .unwrap_or_else(default_baseline);
+    let baseline_path = args.baseline.clone().unwrap_or_else(default_baseline);
     let exe = std::env::current_exe().context("cannot find this program's path")?;
 
     let wall = wall_clock(args.records)?;
