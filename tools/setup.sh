@@ -30,9 +30,10 @@ if ! command -v cc >/dev/null 2>&1; then
 fi
 # Topology detection links the system hwloc 2.x (hwlocality-sys finds it with pkg-config; it
 # needs libudev's headers too); `hwloc` brings lstopo to compare with `ferris topology detect`.
+# `valgrind`: `ferris bench check` counts instructions under callgrind (docs/benchmarks.md).
 if command -v dpkg >/dev/null 2>&1; then
     missing=()
-    for pkg in libhwloc-dev libudev-dev pkg-config hwloc; do
+    for pkg in libhwloc-dev libudev-dev pkg-config hwloc valgrind; do
         dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg")
     done
     if [ "${#missing[@]}" -gt 0 ]; then
