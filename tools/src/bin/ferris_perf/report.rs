@@ -195,6 +195,7 @@ impl Report {
         let headers = [
             "thread",
             "tid",
+            "state",
             "cpu",
             "cpu-ms",
             "cpu%",
@@ -237,21 +238,18 @@ impl Report {
             let mut cells = self.row_cells(&total, wall_ns);
             cells[1] = String::new();
             cells[2] = String::new();
+            cells[3] = String::new();
             rows.push(cells);
         }
         write_table(&mut out, &headers, &rows, 1);
         let _ = writeln!(
             out,
-            "(cpu: the core the thread last ran on; cpu%: CPU time over the window, 100 = one \
-             core; cpu-ms from {}{})",
+            "(state: exited if the thread ended before the process or the window did; cpu: the \
+             core it last ran on; cpu%: CPU time over the window, 100 = one core; cpu-ms from \
+             {})",
             self.threads
                 .first()
                 .map_or("task-clock or /proc", |t| t.cpu_ns().1),
-            if self.threads.iter().any(|t| !t.alive) {
-                "; * = thread exited during the window"
-            } else {
-                ""
-            }
         );
         if let Some(ns) = self.reaped_cpu_ns {
             let _ = writeln!(
@@ -298,8 +296,9 @@ impl Report {
     fn row_cells(&self, t: &ThreadRow, wall_ns: u64) -> Vec<String> {
         let (cpu_ns, _) = t.cpu_ns();
         vec![
-            format!("{}{}", t.name, if t.alive { "" } else { "*" }),
+            t.name.clone(),
             t.tid.to_string(),
+            if t.alive { "live" } else { "exited" }.to_string(),
             t.proc.last_cpu.map_or("-".to_string(), |c| c.to_string()),
             format!("{:.1}", cpu_ns as f64 / 1e6),
             format!("{:.1}", pct(cpu_ns, wall_ns)),
