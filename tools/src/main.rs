@@ -4,6 +4,7 @@
 //! into `error: ...` on stderr and the exit status (2 for errors in the user's SQL, 1 for the
 //! rest).
 
+mod alloc;
 mod bench;
 mod generate;
 mod kafka_io;
@@ -15,6 +16,10 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 use ferris_engine::FerrisError;
+
+/// Counts allocations per thread (for `ferris bench nexmark`); otherwise the system allocator.
+#[global_allocator]
+static ALLOCATOR: alloc::Counting = alloc::Counting;
 
 const EXAMPLES: &str = "\
 Examples:
