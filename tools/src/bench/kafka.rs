@@ -63,6 +63,9 @@ pub struct KafkaBenchArgs {
     /// Extra property of the job's sink (librdkafka producer), `KEY=VALUE`; repeatable.
     #[arg(long = "sink-property", value_name = "KEY=VALUE")]
     sink_properties: Vec<String>,
+    /// `fetch.wait.max.ms` of the bench's own consumers (the broker floor's and the output's).
+    #[arg(long, default_value_t = 10)]
+    fetch_wait_ms: u32,
     /// Seed of the generated trades.
     #[arg(long, default_value_t = 42)]
     seed: u64,
@@ -330,6 +333,7 @@ fn bench(
             consume_topic: floor_topic,
             consume_partitions: usize::try_from(args.partitions).unwrap_or(1),
             records: floor_records,
+            fetch_wait_ms: args.fetch_wait_ms,
             rate: args.rate,
             seed: args.seed,
             clock,
@@ -426,6 +430,7 @@ fn bench(
             Duration::from_secs(10),
         )?,
         records,
+        fetch_wait_ms: args.fetch_wait_ms,
         rate: args.rate,
         seed: args.seed,
         clock,

@@ -90,6 +90,8 @@ pub struct Load<'a> {
     pub consume_partitions: usize,
     /// Trades to produce.
     pub records: u64,
+    /// `fetch.wait.max.ms` of the output consumer.
+    pub fetch_wait_ms: u32,
     /// Records per second (0: as fast as the producer takes them).
     pub rate: u64,
     /// Trade generator seed.
@@ -188,7 +190,7 @@ pub fn run(load: &Load<'_>, hook: &mut dyn FnMut(&Counts) -> Result<Step>) -> Re
         .set("group.id", "ferris-bench")
         .set("enable.auto.commit", "false")
         .set("enable.auto.offset.store", "false")
-        .set("fetch.wait.max.ms", "10")
+        .set("fetch.wait.max.ms", load.fetch_wait_ms.to_string())
         .set("fetch.error.backoff.ms", "10")
         .create()
         .context("cannot create the output consumer")?;
