@@ -779,17 +779,15 @@ pub fn run(args: NexmarkArgs) -> anyhow::Result<()> {
     for h in handles {
         reports.push(h.join()??);
     }
-    summarise(&args, query, sql, note, reports)
+    summarise(&args, sql, note, reports)
 }
 
 fn summarise(
     args: &NexmarkArgs,
-    query: QueryId,
     sql: &str,
     note: &str,
     reports: Vec<ShardReport>,
 ) -> anyhow::Result<()> {
-    let _ = query;
     let mut hist = latency_histogram()?;
     for r in &reports {
         hist.add(&r.hist).context("merging histograms")?;
