@@ -24,7 +24,7 @@ use serde_json::value::RawValue;
 
 use crate::error::CodecError;
 use crate::sql::planner::InputField;
-use crate::value::{Decimal, Row, Value, format_timestamp};
+use crate::value::{Decimal, Row, Value, write_timestamp};
 
 #[cfg(test)]
 mod tests;
@@ -423,7 +423,7 @@ fn write_value(value: &Value, out: &mut Vec<u8>) -> Result<(), CodecError> {
         Value::String(s) => escape_str(s, out),
         Value::Timestamp(ms) => {
             out.push(b'"');
-            out.extend_from_slice(format_timestamp(*ms).as_bytes());
+            write_timestamp(*ms, out);
             out.push(b'"');
         }
         Value::Json(text) => out.extend_from_slice(text.as_bytes()),

@@ -8,7 +8,7 @@ mod scalar;
 mod types;
 
 pub use decimal::{Decimal, DecimalError};
-pub use scalar::{Value, format_timestamp};
+pub use scalar::{Value, format_timestamp, write_timestamp};
 pub use types::DataType;
 
 /// One record, laid out as the plan that produced it says.
