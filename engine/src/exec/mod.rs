@@ -37,6 +37,16 @@ impl Pipeline {
         }
     }
 
+    /// Runs one input row through the chain into `out` (reused: no allocation once it has
+    /// grown): `Ok(false)` if the filter dropped it.
+    pub fn process_row_into(&self, row: &Row, out: &mut Row) -> Result<bool, EvalError> {
+        if !self.keep(row)? {
+            return Ok(false);
+        }
+        self.project.project_into(row, out)?;
+        Ok(true)
+    }
+
     /// Runs one input row through the chain: `Ok(None)` if the filter dropped it.
     pub fn process_row(&self, row: &Row) -> Result<Option<Row>, EvalError> {
         if let Some(f) = &self.filter
@@ -62,5 +72,45 @@ impl Pipeline {
                 Err(e) => on_error(i, e),
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sql::parse_statements;
+    use crate::sql::planner::{Catalog, StreamColumns, plan};
+    use crate::value::Value;
+
+    struct T;
+
+    impl Catalog for T {
+        fn stream_columns(&self, _: &str) -> Option<StreamColumns> {
+            Some(StreamColumns::Known(vec!["a".into(), "b".into()]))
+        }
+        fn stream_names(&self) -> Vec<String> {
+            vec!["t".into()]
+        }
+    }
+
+    #[test]
+    fn process_row_into_reuses_the_output_row_and_agrees_with_process_row() {
+        let st = &parse_statements("SELECT a * 2 AS x, b FROM t WHERE a > 1").unwrap()[0];
+        let p = plan(st, &T).unwrap();
+        let pipeline = Pipeline::new(&p);
+        let mut out = Vec::with_capacity(8);
+        let capacity = out.capacity();
+        for a in [1, 2, 3] {
+            let row = vec![Value::BigInt(a), Value::string("s")];
+            let kept = pipeline.process_row_into(&row, &mut out).unwrap();
+            assert_eq!(kept, a > 1);
+            if kept {
+                assert_eq!(Some(out.clone()), pipeline.process_row(&row).unwrap());
+                assert_eq!(out, vec![Value::BigInt(2 * a), Value::string("s")]);
+            }
+        }
+        assert_eq!(out.capacity(), capacity, "the output row was reused, not replaced");
+        let bad = vec![Value::BigInt(i64::MAX), Value::Null];
+        assert!(pipeline.process_row_into(&bad, &mut out).is_err());
     }
 }

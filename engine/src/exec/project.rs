@@ -16,6 +16,16 @@ impl ProjectExec {
         ProjectExec { exprs }
     }
 
+    /// Computes the output row for `row` into `out` (cleared first), reusing its allocation.
+    /// On an error `out` holds the columns computed so far.
+    pub fn project_into(&self, row: &[Value], out: &mut Row) -> Result<(), EvalError> {
+        out.clear();
+        for e in &self.exprs {
+            out.push(e.eval(row)?);
+        }
+        Ok(())
+    }
+
     /// The output row for `row`.
     pub fn project(&self, row: &[Value]) -> Result<Row, EvalError> {
         let mut out = Vec::with_capacity(self.exprs.len());

@@ -128,6 +128,8 @@ pub struct JobShard {
     pipeline: Pipeline,
     tracker: OffsetTracker,
     row: Row,
+    /// The result row of the stateless pipeline, reused record after record.
+    result: Row,
     out: Vec<u8>,
     report: ShardReport,
     /// Input slots filled from record metadata rather than the payload.
@@ -267,6 +269,7 @@ impl JobShard {
             retry_at: Instant::now(),
             tracker: OffsetTracker::new(),
             row: Vec::new(),
+            result: Vec::new(),
             out: Vec::with_capacity(512),
             report: ShardReport::default(),
             system_slots,
@@ -394,6 +397,7 @@ impl JobShard {
                 &self.pipeline,
                 &mut self.encoder,
                 &mut self.row,
+                &mut self.result,
                 &mut self.out,
                 &self.system_slots,
             );
@@ -795,6 +799,7 @@ fn handle_record(
     pipeline: &Pipeline,
     encoder: &mut JsonEncoder,
     row: &mut Row,
+    result: &mut Row,
     out: &mut Vec<u8>,
     system_slots: &[(usize, SystemColumn)],
 ) -> RecordOutcome {
@@ -811,11 +816,11 @@ fn handle_record(
         };
     }
     fill_system_slots(message, job, row, system_slots);
-    match pipeline.process_row(row) {
-        Ok(None) => RecordOutcome::Dropped,
-        Ok(Some(result)) => {
+    match pipeline.process_row_into(row, result) {
+        Ok(false) => RecordOutcome::Dropped,
+        Ok(true) => {
             out.clear();
-            match encoder.encode(&result, out) {
+            match encoder.encode(result, out) {
                 Ok(()) => RecordOutcome::Output,
                 Err(e) => RecordOutcome::Rejected {
                     reason: e.to_string(),

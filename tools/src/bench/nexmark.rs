@@ -62,8 +62,8 @@ pub struct NexmarkArgs {
     /// `bigint` (epoch milliseconds; JSON output as a number).
     #[arg(long, value_enum, default_value_t = TimeType::Timestamp)]
     date_time: TimeType,
-    /// Stateless queries: evaluate the plan's projection into one reused row instead of
-    /// `Pipeline::process_row`'s new row per result (what a pooled engine API would do).
+    /// Stateless queries: `Pipeline::process_row_into` one reused output row (what the Kafka
+    /// shards do) instead of `Pipeline::process_row`'s new row per result.
     #[arg(long)]
     reuse_output_rows: bool,
     /// Check every result against a direct computation over the generated events (slower).
@@ -482,7 +482,9 @@ fn run_shard(job: ShardJob) -> anyhow::Result<ShardReport> {
             Operator::Stateless(pipeline) => {
                 for row in &rows[..n] {
                     let result = if job.reuse_output_rows {
-                        project_into(pipeline, &job.plan, row, &mut out_row)
+                        pipeline
+                            .process_row_into(row, &mut out_row)
+                            .map(|kept| kept.then_some(()))
                     } else {
                         pipeline.process_row(row).map(|r| {
                             r.map(|r| {
@@ -634,24 +636,6 @@ fn check_stateless(
     {
         report.mismatch = Some(format!("unexpected result {extra}"));
     }
-}
-
-/// `--reuse-output-rows`: the pipeline's filter, then the plan's projection evaluated into `out`
-/// (the same expressions `Pipeline::process_row` evaluates, without its new row per result).
-fn project_into(
-    pipeline: &Pipeline,
-    plan: &QueryPlan,
-    row: &Row,
-    out: &mut Row,
-) -> Result<Option<()>, ferris_engine::EvalError> {
-    if !pipeline.keep(row)? {
-        return Ok(None);
-    }
-    out.clear();
-    for c in &plan.projection {
-        out.push(c.expr.eval(row)?);
-    }
-    Ok(Some(()))
 }
 
 /// Per-batch latencies in nanoseconds, 1 ns to 1 hour, 3 significant digits.
