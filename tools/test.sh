@@ -4,6 +4,9 @@
 # if needed, starts, and stops on exit).
 # Usage: tools/test.sh
 # With FERRIS_SKIP_KAFKA=1 no broker is installed or started and the Kafka tests say they skip.
+# With FERRIS_BENCH_CHECK=1 it also builds the release binary and runs the performance gate,
+# `ferris bench check` (off by default: a cold release build takes about 6 minutes on 2 cores;
+# see docs/benchmarks.md, "Micro-benchmarks and the regression gate").
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -44,3 +47,9 @@ fi
 
 step "cargo test --workspace"
 cargo test --workspace
+
+if [ "${FERRIS_BENCH_CHECK:-}" = 1 ]; then
+    step "ferris bench check (release build, callgrind, against benches/baseline.json)"
+    cargo build --release -p ferris-tools
+    target/release/ferris bench check
+fi
