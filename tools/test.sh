@@ -4,9 +4,11 @@
 # if needed, starts, and stops on exit).
 # Usage: tools/test.sh
 # With FERRIS_SKIP_KAFKA=1 no broker is installed or started and the Kafka tests say they skip.
-# With FERRIS_BENCH_CHECK=1 it also builds the release binary and runs the performance gate,
-# `ferris bench check` (off by default: a cold release build takes about 6 minutes on 2 cores;
-# see docs/benchmarks.md, "Micro-benchmarks and the regression gate").
+# At the end it builds the release binary and runs the performance gate, `ferris bench check`
+# (instruction and allocation counts under callgrind against benches/baseline.json; about 5
+# minutes for a cold release build on 2 cores, then seconds). FERRIS_BENCH_CHECK=0 skips it.
+# On another CPU, compiler or valgrind the gate reports NOT COMPARED and passes (see
+# docs/benchmarks.md, "Micro-benchmarks and the regression gate").
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -48,7 +50,7 @@ fi
 step "cargo test --workspace"
 cargo test --workspace
 
-if [ "${FERRIS_BENCH_CHECK:-}" = 1 ]; then
+if [ "${FERRIS_BENCH_CHECK:-1}" != 0 ]; then
     step "ferris bench check (release build, callgrind, against benches/baseline.json)"
     cargo build --release -p ferris-tools
     target/release/ferris bench check

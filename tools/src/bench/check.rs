@@ -122,6 +122,9 @@ pub fn run(args: CheckArgs) -> anyhow::Result<()> {
     let mismatch = [
         ("compiler", &base.rustc, &now.rustc),
         ("build profile", &base.profile, &now.profile),
+        // Code paths chosen at run time (e.g. SIMD string search) depend on the CPU.
+        ("CPU", &base.cpu, &now.cpu),
+        ("valgrind", &base.valgrind, &now.valgrind),
     ]
     .into_iter()
     .filter(|(_, b, n)| b != n)
@@ -138,8 +141,8 @@ pub fn run(args: CheckArgs) -> anyhow::Result<()> {
         print_wall(&wall, args.records);
         eprintln!(
             "bench check: NOT COMPARED: {} was recorded under other conditions ({}); \
-             instruction counts are only comparable with the same compiler, profile and \
-             records. Re-record it with `ferris bench check --update` if this is the new normal.",
+             instruction counts are only comparable with the same compiler, profile, CPU, \
+             valgrind and records. Re-record it with `ferris bench check --update` if this is the new normal.",
             baseline_path.display(),
             mismatch.join("; ")
         );
