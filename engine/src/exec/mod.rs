@@ -109,7 +109,11 @@ mod tests {
                 assert_eq!(out, vec![Value::BigInt(2 * a), Value::string("s")]);
             }
         }
-        assert_eq!(out.capacity(), capacity, "the output row was reused, not replaced");
+        assert_eq!(
+            out.capacity(),
+            capacity,
+            "the output row was reused, not replaced"
+        );
         let bad = vec![Value::BigInt(i64::MAX), Value::Null];
         assert!(pipeline.process_row_into(&bad, &mut out).is_err());
     }
