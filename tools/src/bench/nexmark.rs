@@ -62,10 +62,10 @@ pub struct NexmarkArgs {
     /// `bigint` (epoch milliseconds; JSON output as a number).
     #[arg(long, value_enum, default_value_t = TimeType::Timestamp)]
     date_time: TimeType,
-    /// Stateless queries: `Pipeline::process_row_into` one reused output row (what the Kafka
-    /// shards do) instead of `Pipeline::process_row`'s new row per result.
+    /// Stateless queries: a new output row per result (`Pipeline::process_row`) instead of one
+    /// reused row (`Pipeline::process_row_into`, what the Kafka shards do; the default).
     #[arg(long)]
-    reuse_output_rows: bool,
+    fresh_output_rows: bool,
     /// Check every result against a direct computation over the generated events (slower).
     #[arg(long)]
     verify: bool,
@@ -754,7 +754,7 @@ pub fn run(args: NexmarkArgs) -> anyhow::Result<()> {
             verify: args.verify,
             progress: id == 0,
             time: args.date_time,
-            reuse_output_rows: args.reuse_output_rows,
+            reuse_output_rows: !args.fresh_output_rows,
         };
         let cpu = args.pin.then_some(id % cpus);
         handles.push(spawn_shard(id, cpu, move || async move { run_shard(job) })?);
@@ -826,7 +826,7 @@ fn summarise(
             "shards": reports.len(),
             "batch": args.batch,
             "date_time": format!("{:?}", args.date_time).to_lowercase(),
-            "reuse_output_rows": args.reuse_output_rows,
+            "reuse_output_rows": !args.fresh_output_rows,
             "seconds": seconds,
             "events_per_sec": rate(events, seconds),
             "events_per_sec_per_shard": per_shard,
