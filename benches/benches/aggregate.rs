@@ -64,6 +64,10 @@ impl Catalog for Stream {
     }
 }
 
+/// Counts allocations, so each workload's allocations per record are printed before it is timed.
+#[global_allocator]
+static ALLOCATOR: ferris_tools::alloc::Counting = ferris_tools::alloc::Counting;
+
 fn query_plan() -> QueryPlan {
     let stmts = parse_statements(SQL).expect("the bench query parses");
     plan(&stmts[0], &Stream).expect("the bench query plans")
@@ -215,7 +219,12 @@ fn tumbling(c: &mut Criterion) {
         let input = rows(&plan, &recs);
         let (buf, ends) = json_lines(&recs);
         drop(recs);
-        let expected = run_rows(&plan, &input);
+        let mut expected = 0;
+        let (allocs, bytes) =
+            ferris_tools::alloc::per_item(input.len(), || expected = run_rows(&plan, &input));
+        eprintln!(
+            "tumbling_sum_count/rows/{keys}: {allocs:.2} allocations ({bytes:.0} bytes) per record"
+        );
         g.bench_function(BenchmarkId::new("rows", keys), |b| {
             b.iter(|| assert_eq!(run_rows(&plan, black_box(&input)), expected))
         });

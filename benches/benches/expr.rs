@@ -64,6 +64,10 @@ impl Catalog for Trades {
     }
 }
 
+/// Counts allocations, so each workload's allocations per record are printed before it is timed.
+#[global_allocator]
+static ALLOCATOR: ferris_tools::alloc::Counting = ferris_tools::alloc::Counting;
+
 fn query_plan(sql: &str) -> QueryPlan {
     let stmts = parse_statements(sql).expect("the bench query parses");
     plan(&stmts[0], &Trades).expect("the bench query plans")
@@ -151,7 +155,10 @@ fn exprs(c: &mut Criterion) {
         let mut out = Batch {
             rows: Vec::with_capacity(ROWS),
         };
-        pipeline.process_batch(&input, &mut out, |i, e| panic!("row {i}: {e}"));
+        let (allocs, bytes) = ferris_tools::alloc::per_item(ROWS, || {
+            pipeline.process_batch(&input, &mut out, |i, e| panic!("row {i}: {e}"));
+        });
+        eprintln!("expr/{name}: {allocs:.2} allocations ({bytes:.0} bytes) per record");
         let expected = out.rows.len();
         g.bench_function(name, |b| {
             b.iter(|| {

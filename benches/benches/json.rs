@@ -54,6 +54,11 @@ impl Rng {
 }
 
 /// Nexmark-shaped bids, one JSON object per entry.
+
+/// Counts allocations, so each workload's allocations per record are printed before it is timed.
+#[global_allocator]
+static ALLOCATOR: ferris_tools::alloc::Counting = ferris_tools::alloc::Counting;
+
 fn bids() -> Vec<String> {
     let mut rng = Rng(7);
     (0..RECORDS)
@@ -123,6 +128,14 @@ fn codec(c: &mut Criterion) {
             row.iter().all(|v| !v.is_null()),
             "every field decodes: {row:?}"
         );
+        let (allocs, bytes) = ferris_tools::alloc::per_item(records.len(), || {
+            for r in records {
+                decoder
+                    .decode(r.as_bytes(), &mut row)
+                    .expect("valid record");
+            }
+        });
+        eprintln!("decode/{name}: {allocs:.2} allocations ({bytes:.0} bytes) per record");
         decode.bench_function(BenchmarkId::from_parameter(name), |b| {
             b.iter(|| {
                 for r in black_box(records) {
@@ -157,6 +170,14 @@ fn codec(c: &mut Criterion) {
             encoder.encode(row, &mut out).expect("encodable row");
             out.push(b'\n');
         }
+        let (allocs, bytes) = ferris_tools::alloc::per_item(rows.len(), || {
+            out.clear();
+            for row in &rows {
+                encoder.encode(row, &mut out).expect("encodable row");
+                out.push(b'\n');
+            }
+        });
+        eprintln!("encode/{name}: {allocs:.2} allocations ({bytes:.0} bytes) per record");
         let expected = records.iter().map(|r| r.len() + 1).sum::<usize>();
         assert_eq!(out.len(), expected, "encoding gives back the input's bytes");
         encode.bench_function(BenchmarkId::from_parameter(name), |b| {

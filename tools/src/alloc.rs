@@ -48,7 +48,8 @@ fn count(size: usize) {
     let _ = BYTES.try_with(|c| c.set(c.get().wrapping_add(size as u64)));
 }
 
-/// The process's allocator (installed in `main.rs`): delegates every call to [`System`].
+/// The process's allocator (installed in the `ferris` binary and the criterion benches):
+/// delegates every call to [`System`].
 #[derive(Debug)]
 pub struct Counting;
 
@@ -80,4 +81,14 @@ unsafe impl GlobalAlloc for Counting {
         // SAFETY: as for `dealloc`, with the caller's `new_size` contract passed on.
         unsafe { System.realloc(ptr, layout, new_size) }
     }
+}
+
+/// Allocations per item of running `work` once on the calling thread over `items` items:
+/// `(allocations, bytes)` per item. Meaningful only where [`Counting`] is the global allocator.
+pub fn per_item(items: usize, work: impl FnOnce()) -> (f64, f64) {
+    let before = snapshot();
+    work();
+    let d = snapshot().since(before);
+    let n = items.max(1) as f64;
+    (d.allocs as f64 / n, d.bytes as f64 / n)
 }

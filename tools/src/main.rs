@@ -4,7 +4,6 @@
 //! into `error: ...` on stderr and the exit status (2 for errors in the user's SQL, 1 for the
 //! rest).
 
-mod alloc;
 mod bench;
 mod generate;
 mod kafka_io;
@@ -19,7 +18,7 @@ use ferris_engine::FerrisError;
 
 /// Counts allocations per thread (for `ferris bench nexmark`); otherwise the system allocator.
 #[global_allocator]
-static ALLOCATOR: alloc::Counting = alloc::Counting;
+static ALLOCATOR: ferris_tools::alloc::Counting = ferris_tools::alloc::Counting;
 
 const EXAMPLES: &str = "\
 Examples:

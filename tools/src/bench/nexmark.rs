@@ -15,7 +15,7 @@
 //!
 //! Steps 2 to 4 are the "engine" part: its time per batch goes into an hdrhistogram and its
 //! allocations are counted apart from the generator's (the counting allocator in
-//! `crate::alloc`).
+//! `ferris_tools::alloc`).
 
 use std::fmt::Write as _;
 use std::sync::Arc;
@@ -35,7 +35,7 @@ use nexmark::EventGenerator;
 use nexmark::config::NexmarkConfig;
 use nexmark::event::{Bid, Event};
 
-use crate::alloc::{self, AllocCount};
+use ferris_tools::alloc::{self, AllocCount};
 
 /// 2026-01-01T00:00:00Z: the first event's time (fixed, so runs are reproducible).
 const BASE_TIME_MS: u64 = 1_767_225_600_000;
