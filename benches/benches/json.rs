@@ -53,12 +53,11 @@ impl Rng {
     }
 }
 
-/// Nexmark-shaped bids, one JSON object per entry.
-
 /// Counts allocations, so each workload's allocations per record are printed before it is timed.
 #[global_allocator]
 static ALLOCATOR: ferris_tools::alloc::Counting = ferris_tools::alloc::Counting;
 
+/// Nexmark-shaped bids, one JSON object per entry.
 fn bids() -> Vec<String> {
     let mut rng = Rng(7);
     (0..RECORDS)
