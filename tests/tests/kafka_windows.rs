@@ -169,12 +169,13 @@ fn tumbling_vwap_is_exact_across_shards_and_a_kill_9() {
 
     let data = trades(TRADES, 11, 0);
     let expected = expected(&data);
-    let mut records: Vec<Outgoing> = data.iter().map(record).collect();
+    let records: Vec<Outgoing> = data.iter().map(record).collect();
+    let (first_half, second_half) = records.split_at(records.len() / 2);
     // One late-enough record per partition at the end moves every partition's watermark past
     // the last real window (its own window never closes, so it is not in the output).
     let last = data.iter().map(|t| t.ts).max().unwrap_or(0);
-    for p in 0..PARTITIONS {
-        records.push(Outgoing {
+    let sentinels: Vec<Outgoing> = (0..PARTITIONS)
+        .map(|p| Outgoing {
             partition: p,
             key: b"END".to_vec(),
             payload: format!(
@@ -182,13 +183,15 @@ fn tumbling_vwap_is_exact_across_shards_and_a_kill_9() {
                 last + 10 * WINDOW_MS
             )
             .into_bytes(),
-        });
-    }
-    produce(&brokers, &source, &records).expect("produce trades");
+        })
+        .collect();
+    produce(&brokers, &source, first_half).expect("produce the first half");
     let app = app(&scratch_dir().expect("scratch"), &source, &sink);
 
-    // First run: killed with SIGKILL once windows have gone out and offsets of their records
-    // are committed (so that the restart resumes in the middle of the data).
+    // First run, over the first half: once windows have gone out and offsets of their records
+    // are committed, the second half arrives, and the engine is killed with SIGKILL while it
+    // works through it. The last windows cannot close before the sentinels, which come only
+    // after the kill, so the kill always lands halfway.
     let mut ferris = ferris_run(&format!("{sink}-1"), &brokers, &app);
     let group = format!("ferris-{sink}");
     let deadline = Instant::now() + Duration::from_secs(120);
@@ -199,11 +202,18 @@ fn tumbling_vwap_is_exact_across_shards_and_a_kill_9() {
     {
         std::thread::sleep(Duration::from_millis(50));
     }
+    let out_before = outputs_reported(&ferris.output());
+    produce(&brokers, &source, second_half).expect("produce the second half");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while Instant::now() < deadline && outputs_reported(&ferris.output()) <= out_before {
+        std::thread::sleep(Duration::from_millis(20));
+    }
     ferris.signal("KILL").expect("kill -9");
     ferris
         .wait_timeout(Duration::from_secs(10))
         .expect("wait")
         .expect("exited after SIGKILL");
+    produce(&brokers, &source, &sentinels).expect("produce the sentinels");
     let first_log = ferris.output();
     let first = read_sink(&brokers, &sink, 0);
     assert!(
