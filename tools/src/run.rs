@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use anyhow::{Context, Result};
 use clap::Args;
+use ferris_engine::job::preset::{EngineOverrides, Preset};
 use ferris_engine::job::run::{RunOptions, ShardPlacement, run_app};
 use ferris_engine::shard::ShardSettings;
 use signal_hook::consts::{SIGINT, SIGTERM};
@@ -35,9 +36,16 @@ pub struct RunArgs {
     /// Serve Prometheus metrics at http://ADDR/metrics and a health check at /health.
     #[arg(long, value_name = "HOST:PORT")]
     pub metrics_addr: Option<String>,
-    /// Records polled per batch at most.
-    #[arg(long, default_value_t = 1024)]
-    pub batch_size: usize,
+    /// Performance preset of every job that does not set its own with '<job>.preset':
+    /// low_latency, balanced, high_throughput or durable (acks=all, idempotent producer).
+    /// Each is a set of librdkafka and engine settings (docs/operations.md, "Presets"); a
+    /// property in the application and --batch-size win over it.
+    #[arg(long, value_name = "NAME", default_value = "balanced")]
+    pub preset: String,
+    /// Records polled per batch at most, for every job [default: the preset's; 1024 for
+    /// balanced].
+    #[arg(long)]
+    pub batch_size: Option<usize>,
     /// Seconds to wait for the brokers at start.
     #[arg(long, default_value_t = 10.0)]
     pub connect_timeout: f64,
@@ -51,6 +59,7 @@ pub struct RunArgs {
 
 /// Runs the application until a signal; a second SIGINT/SIGTERM exits at once.
 pub fn run(args: RunArgs) -> Result<()> {
+    let preset = Preset::from_name(&args.preset).context("--preset")?;
     let sql = std::fs::read_to_string(&args.app)
         .with_context(|| format!("cannot read {}", args.app.display()))?;
     let planned = ferris_topology::plan_shards(args.topology.as_deref())?;
@@ -107,9 +116,13 @@ pub fn run(args: RunArgs) -> Result<()> {
         progress_interval: (args.progress_interval > 0.0).then(|| seconds(args.progress_interval)),
         settings: ShardSettings {
             brokers,
-            batch_size: args.batch_size.max(1),
             drain_timeout: seconds(args.drain_timeout),
             ..ShardSettings::default()
+        },
+        preset,
+        engine: EngineOverrides {
+            batch_size: args.batch_size.map(|n| n.max(1)),
+            ..EngineOverrides::default()
         },
     };
     run_app(&sql, &opts, stop, &mut std::io::stderr())?;

@@ -5,11 +5,13 @@
 //! sink named by `CREATE STREAM`. The engine's own keys are listed in [`ENGINE_KEYS`]; any other
 //! key is handed to librdkafka for that stream's consumer (source) or producer (sink), so
 //! `'trades.fetch.wait.max.ms' = '10'` tunes the consumer. A property naming neither stream is
-//! an error, as is a value the engine does not know.
+//! an error, as is a value the engine does not know. `'<job>.preset'` (the job being the sink)
+//! chooses the job's performance preset (see [`crate::job::preset`]).
 
 use sqlparser::ast::{SelectItem, SetExpr};
 
 use crate::error::{FerrisError, Result};
+use crate::job::preset::Preset;
 use crate::sql::ast::{EmitMode, StatementKind, StreamingQuery};
 use crate::sql::parser::parse_statements;
 use crate::sql::planner::{Catalog, QueryPlan, STATE_KEYS, StreamColumns, plan};
@@ -22,6 +24,7 @@ pub const ENGINE_KEYS: &[&str] = &[
     "columns",
     "dlq.topic",
     "partitions",
+    "preset",
 ];
 
 /// A source or sink of a job.
@@ -51,6 +54,9 @@ pub struct KafkaJob {
     /// Partitions for the sink and dead-letter topics if they must be created
     /// (`'<sink>.partitions'`; default: as many as the source has).
     pub sink_partitions: Option<i32>,
+    /// The job's performance preset (`'<job>.preset'`; `None`: the run's default, see
+    /// `RunOptions::preset`).
+    pub preset: Option<Preset>,
 }
 
 impl KafkaJob {
@@ -174,6 +180,18 @@ fn load_job(st: &StreamingQuery) -> Result<KafkaJob> {
             "{name}: '{source_name}.{k}' belongs to the sink: use '{name}.dlq.topic'"
         )));
     }
+    if let Some((k, _)) = source_props.iter().find(|(k, _)| k == "preset") {
+        return Err(FerrisError::Config(format!(
+            "{name}: '{source_name}.{k}': a preset belongs to the job: use '{name}.preset'"
+        )));
+    }
+    let preset = match lookup(&sink_props, "preset") {
+        Some(p) => Some(Preset::from_name(p).map_err(|e| match e {
+            FerrisError::Config(m) => FerrisError::Config(format!("{name}: '{name}.preset': {m}")),
+            other => other,
+        })?),
+        None => None,
+    };
     let sink_partitions = match lookup(&sink_props, "partitions") {
         Some(p) => Some(p.parse::<i32>().ok().filter(|n| *n > 0).ok_or_else(|| {
             FerrisError::Config(format!(
@@ -189,6 +207,7 @@ fn load_job(st: &StreamingQuery) -> Result<KafkaJob> {
         sink,
         dlq_topic,
         sink_partitions,
+        preset,
     })
 }
 
@@ -375,6 +394,34 @@ mod tests {
         assert!(
             err("CREATE STREAM s AS SELECT a FROM t WITH ('s.partitions' = 'x')")
                 .contains("is not a positive number")
+        );
+    }
+
+    #[test]
+    fn the_job_preset_is_an_engine_key() {
+        let jobs = load_app(
+            "CREATE STREAM s AS SELECT a FROM t WITH ('s.preset' = 'Low_Latency', 's.linger.ms' = '2'); \
+             CREATE STREAM u AS SELECT a FROM t",
+        )
+        .unwrap();
+        assert_eq!(jobs[0].preset, Some(Preset::LowLatency));
+        assert_eq!(
+            jobs[0].sink.client_properties,
+            vec![("linger.ms".to_string(), "2".to_string())]
+        );
+        assert_eq!(jobs[1].preset, None);
+        assert_eq!(
+            err("CREATE STREAM s AS SELECT a FROM t WITH ('s.preset' = 'x')"),
+            "configuration error: s: 's.preset': unknown preset 'x': expected one of \
+             low_latency, balanced, high_throughput, durable"
+        );
+        assert!(
+            err("CREATE STREAM s AS SELECT a FROM t WITH ('s.preset' = 'auto')")
+                .contains("preset 'auto' (adaptive batching) is not available yet")
+        );
+        assert!(
+            err("CREATE STREAM s AS SELECT a FROM t WITH ('t.preset' = 'durable')")
+                .contains("a preset belongs to the job: use 's.preset'")
         );
     }
 }

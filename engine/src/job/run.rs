@@ -14,6 +14,7 @@ use std::time::{Duration, Instant};
 use crate::connector::kafka::{ensure_topics, partition_count, read_checkpoint_floor};
 use crate::error::{FerrisError, Result};
 use crate::job::app::{KafkaJob, load_app};
+use crate::job::preset::{EngineOverrides, Preset};
 use crate::metrics::{MetricsServer, ShardMetrics};
 use crate::shard::exchange::mesh;
 use crate::shard::runtime::{self, ShardHandle, spawn_shard};
@@ -29,6 +30,7 @@ type ShardWork = (
     Assignment,
     Arc<ShardMetrics>,
     Option<StatefulSetup>,
+    ShardSettings,
 );
 
 /// Batches each exchange ring holds before its sender must wait (backpressure).
@@ -56,8 +58,14 @@ pub struct RunOptions {
     pub connect_timeout: Duration,
     /// How often the progress line is printed (`None`: never).
     pub progress_interval: Option<Duration>,
-    /// Per-shard settings (brokers, batch size, commit cadence, drain timeout).
+    /// Per-shard settings (brokers, drain timeout). Each job's batch size, commit interval,
+    /// idle sleep and preset come from its preset, then [`RunOptions::engine`]: see
+    /// [`Preset::shard_settings`].
     pub settings: ShardSettings,
+    /// The preset of jobs that do not name one with `'<job>.preset'` (`--preset`).
+    pub preset: Preset,
+    /// Engine settings given explicitly (`--batch-size`): they win over every job's preset.
+    pub engine: EngineOverrides,
 }
 
 impl Default for RunOptions {
@@ -69,6 +77,8 @@ impl Default for RunOptions {
             connect_timeout: Duration::from_secs(10),
             progress_interval: Some(Duration::from_secs(5)),
             settings: ShardSettings::default(),
+            preset: Preset::Balanced,
+            engine: EngineOverrides::default(),
         }
     }
 }
@@ -139,10 +149,20 @@ pub fn run_app(
         }
         None => None,
     };
-    for (job, n) in jobs.iter().zip(&partitions) {
+    // Each job's engine settings: its preset (or the run's), then the explicit flags.
+    let job_settings: Vec<ShardSettings> = jobs
+        .iter()
+        .map(|j| {
+            j.preset
+                .unwrap_or(opts.preset)
+                .shard_settings(&opts.settings, &opts.engine)
+        })
+        .collect();
+    for ((job, n), settings) in jobs.iter().zip(&partitions).zip(&job_settings) {
         let _ = writeln!(
             progress,
-            "ferris run: job {}: {} ({n} partitions) -> {} (dead letters: {}) on {} shard(s){}",
+            "ferris run: job {}: {} ({n} partitions) -> {} (dead letters: {}) on {} shard(s){}, \
+             preset {}",
             job.name,
             job.source.topic,
             job.sink.topic,
@@ -151,7 +171,8 @@ pub fn run_app(
             opts.group
                 .as_ref()
                 .map(|g| format!(", group {g}"))
-                .unwrap_or_default()
+                .unwrap_or_default(),
+            settings.preset
         );
     }
 
@@ -206,14 +227,17 @@ pub fn run_app(
                 None => Assignment::Static(partitions_of(index, shard_count, *n)),
             };
             let stateful = exchange_ends[j][index].take();
-            work.push((Arc::clone(job), assignment, Arc::clone(m), stateful));
+            work.push((
+                Arc::clone(job),
+                assignment,
+                Arc::clone(m),
+                stateful,
+                job_settings[j].clone(),
+            ));
         }
-        let settings = opts.settings.clone();
         let shard_stop = Arc::clone(&stop);
         let id = placement.id;
-        let handle = spawn_shard(id, placement.cpu, move || {
-            run_shard(id, work, settings, shard_stop)
-        });
+        let handle = spawn_shard(id, placement.cpu, move || run_shard(id, work, shard_stop));
         match handle {
             Ok(h) => handles.push(h),
             Err(e) => {
@@ -272,18 +296,13 @@ pub fn run_app(
     }
 }
 
-async fn run_shard(
-    id: usize,
-    work: Vec<ShardWork>,
-    settings: ShardSettings,
-    stop: Arc<AtomicBool>,
-) -> Result<ShardReports> {
+async fn run_shard(id: usize, work: Vec<ShardWork>, stop: Arc<AtomicBool>) -> Result<ShardReports> {
     let mut tasks = Vec::with_capacity(work.len());
-    for (job, assignment, metrics, stateful) in work {
+    for (job, assignment, metrics, stateful, settings) in work {
         let shard = match JobShard::new(
             Arc::clone(&job),
             &assignment,
-            settings.clone(),
+            settings,
             metrics,
             Arc::clone(&stop),
             stateful,

@@ -22,12 +22,13 @@ use super::state::{
 };
 use crate::codec::json::{JsonDecoder, JsonEncoder, encode_array};
 use crate::connector::kafka::{
-    CONSUMER_DEFAULTS, Delivery, PRODUCER_DEFAULTS, ShardConsumerContext, ShardProducerContext,
-    checkpoint_payload, client_config, config_error,
+    Delivery, ShardConsumerContext, ShardProducerContext, checkpoint_payload, client_config,
+    config_error,
 };
 use crate::error::{FerrisError, Result};
 use crate::exec::Pipeline;
 use crate::job::app::KafkaJob;
+use crate::job::preset::Preset;
 use crate::metrics::ShardMetrics;
 use crate::sql::planner::SystemColumn;
 use crate::value::{Row, Value};
@@ -79,6 +80,10 @@ pub struct ShardSettings {
     pub drain_timeout: Duration,
     /// Longest idle sleep when there is nothing to consume.
     pub max_idle_sleep: Duration,
+    /// The job's preset: its client properties go between the engine's defaults and the
+    /// user's properties. (Its engine settings are the fields above: see
+    /// [`Preset::shard_settings`].)
+    pub preset: Preset,
 }
 
 impl Default for ShardSettings {
@@ -89,6 +94,7 @@ impl Default for ShardSettings {
             commit_interval: Duration::from_millis(200),
             drain_timeout: Duration::from_secs(30),
             max_idle_sleep: Duration::from_millis(5),
+            preset: Preset::Balanced,
         }
     }
 }
@@ -167,8 +173,9 @@ impl JobShard {
         };
         let mut consumer_props = vec![("group.id".to_string(), group)];
         consumer_props.extend(job.source.client_properties.iter().cloned());
+        let consumer_defaults = settings.preset.consumer_defaults();
         let consumer: Consumer_ =
-            client_config(&settings.brokers, CONSUMER_DEFAULTS, &consumer_props)
+            client_config(&settings.brokers, &consumer_defaults, &consumer_props)
                 .create_with_context(ShardConsumerContext {
                     metrics: Arc::clone(&metrics),
                     topic: job.source.topic.clone(),
@@ -204,7 +211,7 @@ impl JobShard {
         let deliveries = Arc::clone(&context.deliveries);
         let producer: Producer_ = client_config(
             &settings.brokers,
-            PRODUCER_DEFAULTS,
+            &settings.preset.producer_defaults(),
             &job.sink.client_properties,
         )
         .create_with_context(context)
