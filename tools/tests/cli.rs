@@ -362,6 +362,72 @@ fn a_missing_input_file_is_exit_1() {
 }
 
 #[test]
+fn run_rejects_an_unknown_preset_before_connecting() {
+    let app = TempFile::new("app.sql", "CREATE STREAM s AS SELECT a FROM t;\n");
+    // Port 1: nothing listens there; the preset is checked before any connection is tried.
+    let valid = "expected one of low_latency, balanced, high_throughput, durable";
+    let out = ferris(
+        &[
+            "run",
+            "--brokers",
+            "127.0.0.1:1",
+            "--preset",
+            "bogus",
+            app.path(),
+        ],
+        None,
+    );
+    assert_eq!(out.code, 1, "{}", out.stderr);
+    assert!(
+        out.stderr.contains(&format!(
+            "error: --preset: configuration error: unknown preset 'bogus': {valid}"
+        )),
+        "{}",
+        out.stderr
+    );
+    assert!(!out.stderr.contains("cannot reach Kafka"), "{}", out.stderr);
+
+    let out = ferris(
+        &[
+            "run",
+            "--brokers",
+            "127.0.0.1:1",
+            "--preset",
+            "auto",
+            app.path(),
+        ],
+        None,
+    );
+    assert_eq!(out.code, 1, "{}", out.stderr);
+    assert!(
+        out.stderr
+            .contains("preset 'auto' (adaptive batching) is not available yet"),
+        "{}",
+        out.stderr
+    );
+
+    let app = TempFile::new(
+        "app.sql",
+        "CREATE STREAM s AS SELECT a FROM t WITH ('s.preset' = 'fastest');\n",
+    );
+    let out = ferris(&["run", "--brokers", "127.0.0.1:1", app.path()], None);
+    assert_eq!(out.code, 1, "{}", out.stderr);
+    assert!(
+        out.stderr.contains(&format!(
+            "configuration error: s: 's.preset': unknown preset 'fastest': {valid}"
+        )),
+        "{}",
+        out.stderr
+    );
+    assert!(!out.stderr.contains("cannot reach Kafka"), "{}", out.stderr);
+
+    let help = ferris(&["run", "--help"], None);
+    assert_eq!(help.code, 0, "{}", help.stderr);
+    assert!(help.stdout.contains("--preset <NAME>"), "{}", help.stdout);
+    assert!(help.stdout.contains("high_throughput"), "{}", help.stdout);
+}
+
+#[test]
 fn strict_stops_at_a_malformed_line() {
     let input = TempFile::new("trades.jsonl", &format!("{TRADES}{{broken\n"));
     let out = ferris(
