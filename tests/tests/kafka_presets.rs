@@ -1,0 +1,119 @@
+//! End-to-end checks of the performance presets (`'<job>.preset'`, `ferris run --preset`)
+//! against a real broker: a job under a preset runs and writes exactly the expected records.
+//!
+//! Without a broker these tests fail and say how to start one; `FERRIS_SKIP_KAFKA=1` skips them.
+
+use std::time::{Duration, Instant};
+
+use ferris_tests::kafka::{
+    BigTradesJob, Consumed, FerrisProcess, Outgoing, broker_or_skip, committed_offsets,
+    consume_all, create_topic, end_offsets, multiset, multiset_diff, produce, scratch_dir, trades,
+};
+
+const PARTITIONS: i32 = 2;
+const TRADES: usize = 5_000;
+
+/// Runs `job` with `extra` flags over fresh trades, checks the output and the commits after
+/// SIGTERM, and returns the engine's log.
+fn run_job(test: &str, brokers: &str, job: &BigTradesJob, extra: &[&str], seed: u64) -> String {
+    create_topic(brokers, &job.source_topic, PARTITIONS).expect("source topic");
+    create_topic(brokers, &job.sink_topic, PARTITIONS).expect("sink topic");
+    let data = trades(TRADES, seed, 0);
+    let records: Vec<Outgoing> = data.iter().map(|t| t.outgoing(PARTITIONS)).collect();
+    produce(brokers, &job.source_topic, &records).expect("produce trades");
+    let expected: Vec<String> = data.iter().filter_map(|t| job.expected(t)).collect();
+    assert!(!expected.is_empty(), "the filter keeps some trades");
+
+    let app = job
+        .write_app(&scratch_dir().expect("scratch"))
+        .expect("app");
+    let app = app.to_str().expect("utf-8 path");
+    let mut args = vec![
+        "run",
+        "--brokers",
+        brokers,
+        "--shards",
+        "1",
+        "--progress-interval",
+        "0",
+        "--connect-timeout",
+        "10",
+    ];
+    args.extend_from_slice(extra);
+    args.push(app);
+    let started = Instant::now();
+    let mut ferris = FerrisProcess::spawn(&job.name, &args).expect("start ferris run");
+    let out = consume_all(
+        brokers,
+        &job.sink_topic,
+        expected.len(),
+        Duration::from_secs(8),
+        Duration::from_secs(30),
+    )
+    .expect("read the output topic");
+    eprintln!(
+        "{test}: {} outputs of {TRADES} trades in {:.2?}",
+        out.len(),
+        started.elapsed()
+    );
+    let want = multiset(expected);
+    let got = multiset(out.iter().map(Consumed::text));
+    if let Some(diff) = multiset_diff(&want, &got) {
+        panic!(
+            "{test}: output topic differs: {diff}\nferris output:\n{}",
+            ferris.output()
+        );
+    }
+    let status = ferris.terminate(Duration::from_secs(20)).expect("SIGTERM");
+    let log = ferris.output();
+    assert!(
+        status.success(),
+        "{test}: exit {status} after SIGTERM:\n{log}"
+    );
+    let ends = end_offsets(brokers, &job.source_topic, TRADES).expect("end offsets");
+    let committed = committed_offsets(brokers, &job.group(), &job.source_topic).expect("committed");
+    assert_eq!(committed, ends, "{test}: committed offsets\n{log}");
+    log
+}
+
+#[test]
+fn a_low_latency_job_runs_and_writes_the_expected_records() {
+    let Some(brokers) = broker_or_skip("low_latency") else {
+        return;
+    };
+    let mut job = BigTradesJob::new("preset-ll");
+    job.extra_properties
+        .push((format!("{}.preset", job.name), "low_latency".to_string()));
+    // The statement's preset wins over --preset.
+    let log = run_job(
+        "low_latency",
+        &brokers,
+        &job,
+        &["--preset", "high_throughput"],
+        11,
+    );
+    assert!(
+        log.contains(&format!("ferris run: job {}:", job.name))
+            && log.contains("preset low_latency"),
+        "the job runs under its own preset:\n{log}"
+    );
+}
+
+#[test]
+fn a_high_throughput_run_compresses_with_lz4_and_writes_the_expected_records() {
+    let Some(brokers) = broker_or_skip("high_throughput") else {
+        return;
+    };
+    let job = BigTradesJob::new("preset-ht");
+    let log = run_job(
+        "high_throughput",
+        &brokers,
+        &job,
+        &["--preset", "high_throughput"],
+        12,
+    );
+    assert!(
+        log.contains("preset high_throughput"),
+        "--preset applies to a job without its own:\n{log}"
+    );
+}
