@@ -25,21 +25,10 @@ use ferris_engine::exec::Pipeline;
 use ferris_engine::sql::parse_statements;
 use ferris_engine::sql::planner::{Catalog, QueryPlan, StreamColumns, plan};
 use ferris_engine::value::{Batch, Decimal, Row, Value};
+use ferris_tools::trades::{START_MS, SYMBOLS, TradeGenerator};
 
 const ROWS: usize = 1024;
 const COLUMNS: [&str; 6] = ["symbol", "price", "quantity", "side", "ts", "account"];
-const SYMBOLS: [(&str, i64); 10] = [
-    ("AAPL", 18725),
-    ("MSFT", 41550),
-    ("GOOGL", 14280),
-    ("AMZN", 17835),
-    ("NVDA", 87540),
-    ("META", 48520),
-    ("TSLA", 24510),
-    ("JPM", 19560),
-    ("V", 27530),
-    ("XOM", 11245),
-];
 
 const FILTER: &str = "SELECT symbol FROM trades WHERE price * quantity > 400000 AND side = 'BUY'";
 const PROJECTION: &str =
@@ -73,42 +62,26 @@ fn query_plan(sql: &str) -> QueryPlan {
     plan(&stmts[0], &Trades).expect("the bench query plans")
 }
 
-/// splitmix64: a fixed, fast pseudo-random sequence.
-struct Rng(u64);
-
-impl Rng {
-    fn below(&mut self, n: u64) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        (z ^ (z >> 31)) % n
-    }
-}
-
 /// `ROWS` trades in the plan's input layout (the planner orders the slots by first use).
 fn batch(plan: &QueryPlan) -> Batch {
-    let mut rng = Rng(42);
     let symbols: Vec<Arc<str>> = SYMBOLS.iter().map(|(s, _)| Arc::from(*s)).collect();
-    let rows = (0..ROWS)
-        .map(|i| {
-            let s = rng.below(SYMBOLS.len() as u64) as usize;
-            let reference = SYMBOLS[s].1;
-            let spread = reference / 20;
-            let cents = reference - spread + rng.below(2 * spread as u64 + 1) as i64;
-            let quantity = 1 + rng.below(1000) as i64;
-            let side = if rng.below(2) == 0 { "BUY" } else { "SELL" };
-            let account = format!("ACC-{:04}", 1 + rng.below(100));
+    let rows = TradeGenerator::new(42, START_MS)
+        .take(ROWS)
+        .map(|t| {
+            let account = format!("ACC-{:04}", t.account);
             plan.input
                 .iter()
                 .map(|f| match f.name.as_str() {
-                    "symbol" => Value::String(Arc::clone(&symbols[s])),
-                    "price" => {
-                        Value::Decimal(Decimal::new(i128::from(cents), 2).expect("price in cents"))
+                    "symbol" => {
+                        let s = SYMBOLS.iter().position(|(name, _)| *name == t.symbol);
+                        Value::String(Arc::clone(&symbols[s.expect("a known symbol")]))
                     }
-                    "quantity" => Value::BigInt(quantity),
-                    "side" => Value::String(Arc::from(side)),
-                    "ts" => Value::BigInt(1_767_225_600_000 + i as i64),
+                    "price" => Value::Decimal(
+                        Decimal::new(i128::from(t.price_cents), 2).expect("price in cents"),
+                    ),
+                    "quantity" => Value::BigInt(t.quantity as i64),
+                    "side" => Value::String(Arc::from(t.side)),
+                    "ts" => Value::BigInt(t.ts as i64),
                     "account" => Value::String(Arc::from(account.as_str())),
                     other => panic!("unexpected input field {other}"),
                 })

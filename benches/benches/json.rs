@@ -19,6 +19,7 @@ use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_m
 use ferris_engine::codec::json::{JsonDecoder, JsonEncoder};
 use ferris_engine::sql::planner::InputField;
 use ferris_engine::value::Row;
+use ferris_tools::trades::{START_MS, TradeGenerator};
 
 const RECORDS: usize = 1024;
 
@@ -26,19 +27,6 @@ const BID_FIELDS: [&str; 7] = [
     "auction", "bidder", "price", "channel", "url", "dateTime", "extra",
 ];
 const TRADE_FIELDS: [&str; 6] = ["symbol", "price", "quantity", "side", "ts", "account"];
-const SYMBOLS: [(&str, u64); 10] = [
-    ("AAPL", 18725),
-    ("MSFT", 41550),
-    ("GOOGL", 14280),
-    ("AMZN", 17835),
-    ("NVDA", 87540),
-    ("META", 48520),
-    ("TSLA", 24510),
-    ("JPM", 19560),
-    ("V", 27530),
-    ("XOM", 11245),
-];
-const T0: u64 = 1_767_225_600_000;
 
 /// splitmix64: a fixed, fast pseudo-random sequence.
 struct Rng(u64);
@@ -72,29 +60,27 @@ fn bids() -> Vec<String> {
                  \"channel\":\"channel-{channel}\",\
                  \"url\":\"https://www.nexmark.com/hmq/lvmc/qyfl/item.htm?query={query}&channel_id={channel}\",\
                  \"dateTime\":{},\"extra\":\"\"}}",
-                T0 + i as u64
+                START_MS + i as u64
             )
         })
         .collect()
 }
 
-/// `ferris gen trades`-shaped trades.
+/// `ferris gen trades`-shaped trades, from the same generator.
 fn trades() -> Vec<String> {
-    let mut rng = Rng(42);
-    (0..RECORDS)
-        .map(|i| {
-            let (symbol, reference) = SYMBOLS[rng.below(SYMBOLS.len() as u64) as usize];
-            let spread = reference / 20;
-            let cents = reference - spread + rng.below(2 * spread + 1);
-            let quantity = 1 + rng.below(1000);
-            let side = if rng.below(2) == 0 { "BUY" } else { "SELL" };
-            let account = 1 + rng.below(100);
+    TradeGenerator::new(42, START_MS)
+        .take(RECORDS)
+        .map(|t| {
             format!(
-                "{{\"symbol\":\"{symbol}\",\"price\":{}.{:02},\"quantity\":{quantity},\
-                 \"side\":\"{side}\",\"ts\":{},\"account\":\"ACC-{account:04}\"}}",
-                cents / 100,
-                cents % 100,
-                T0 + i as u64
+                "{{\"symbol\":\"{}\",\"price\":{}.{:02},\"quantity\":{},\
+                 \"side\":\"{}\",\"ts\":{},\"account\":\"ACC-{:04}\"}}",
+                t.symbol,
+                t.price_cents / 100,
+                t.price_cents % 100,
+                t.quantity,
+                t.side,
+                t.ts,
+                t.account
             )
         })
         .collect()
