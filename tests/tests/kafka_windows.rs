@@ -5,88 +5,23 @@
 //! duplicates are allowed only as identical copies of a whole window (docs/sql.md, "Crash
 //! safety").
 
-use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use ferris_engine::value::Decimal;
 use ferris_tests::kafka::{
-    Consumed, FerrisProcess, Outgoing, OwnBroker, Trade, broker_or_skip, committed_offsets,
-    consume_all, create_topic, produce, scratch_dir, trades, unique_name,
+    Consumed, FerrisProcess, Outgoing, OwnBroker, broker_or_skip, committed_offsets, consume_all,
+    create_topic, produce, scratch_dir, trades, unique_name,
 };
+use ferris_tests::vwap::{Jitter, sentinels, windows, write_app};
 
 const PARTITIONS: i32 = 8;
 const TRADES: usize = 200_000;
-const WINDOW_MS: u64 = 60_000;
-/// Event times are moved back by up to this much (deterministically per trade), so records
-/// arrive out of order; the job allows 5 s.
-const JITTER_MS: u64 = 3_000;
-
-/// The trade's event time: its generated time moved back by a deterministic jitter.
-fn event_time(t: &Trade) -> u64 {
-    t.ts - (t.id.wrapping_mul(7_919) % JITTER_MS)
-}
-
-fn record(t: &Trade) -> Outgoing {
-    let json = format!(
-        r#"{{"id":{},"symbol":"{}","price":{},"quantity":{},"account":"{}","event_ts":{}}}"#,
-        t.id,
-        t.symbol,
-        t.price(),
-        t.quantity,
-        t.key(),
-        event_time(t)
-    );
-    Outgoing {
-        partition: t.partition(PARTITIONS),
-        key: t.key().into_bytes(),
-        payload: json.into_bytes(),
-    }
-}
-
-/// `(symbol, window start)` -> the expected output record.
-fn expected(data: &[Trade]) -> BTreeMap<(String, u64), String> {
-    let mut sums: BTreeMap<(String, u64), (u64, u64, u64)> = BTreeMap::new();
-    for t in data {
-        let start = event_time(t) / WINDOW_MS * WINDOW_MS;
-        let e = sums.entry((t.symbol.to_string(), start)).or_default();
-        e.0 += t.notional_cents();
-        e.1 += t.quantity;
-        e.2 += 1;
-    }
-    sums.into_iter()
-        .map(|((symbol, start), (notional, volume, n))| {
-            let notional = Decimal::new(i128::from(notional), 2).expect("notional");
-            let vwap = notional
-                .checked_div(&Decimal::from_i64(volume as i64))
-                .expect("vwap");
-            let json = format!(
-                r#"{{"symbol":"{symbol}","window_start":{start},"window_end":{},"vwap":{vwap},"volume":{volume},"trades":{n}}}"#,
-                start + WINDOW_MS
-            );
-            ((symbol, start), json)
-        })
-        .collect()
-}
-
-fn app(dir: &Path, source: &str, sink: &str) -> std::path::PathBuf {
-    let sql = format!(
-        "CREATE STREAM {sink} AS
-         SELECT symbol, _window_start AS window_start, _window_end AS window_end,
-                SUM(price * quantity) / SUM(quantity) AS vwap,
-                SUM(quantity) AS volume, COUNT(*) AS trades
-         FROM {source}
-         GROUP BY symbol
-         WINDOW TUMBLING(event_ts, INTERVAL '1' MINUTE)
-         EMIT FINAL
-         WITH ('{source}.type' = 'kafka_source', '{source}.format' = 'json',
-               '{sink}.type' = 'kafka_sink', 'watermark.max_out_of_orderness' = '5s',
-               'watermark.idle_timeout' = '2m');\n"
-    );
-    let path = dir.join(format!("{sink}.sql"));
-    std::fs::write(&path, sql).expect("write the app");
-    path
-}
+/// Event times are moved back by up to 3 s (deterministically per trade), so records arrive
+/// out of order; the job allows 5 s.
+const JITTER: Jitter = Jitter {
+    max_ms: 3_000,
+    multiplier: 7_919,
+};
 
 fn ferris_run(name: &str, brokers: &str, app: &Path) -> FerrisProcess {
     FerrisProcess::spawn(
@@ -120,26 +55,6 @@ fn outputs_reported(log: &str) -> u64 {
         .sum()
 }
 
-/// The output records by `(symbol, window start)`; every copy of one window must be identical.
-fn windows(out: &[Consumed]) -> BTreeMap<(String, u64), String> {
-    let mut by_key: BTreeMap<(String, u64), String> = BTreeMap::new();
-    for c in out {
-        let text = c.text();
-        let v: serde_json::Value = serde_json::from_str(&text).expect("output is JSON");
-        let key = (
-            v["symbol"].as_str().expect("symbol").to_string(),
-            v["window_start"].as_u64().expect("window_start"),
-        );
-        if let Some(previous) = by_key.insert(key.clone(), text.clone()) {
-            assert_eq!(
-                previous, text,
-                "window {key:?} was emitted twice with different contents"
-            );
-        }
-    }
-    by_key
-}
-
 fn read_sink(brokers: &str, topic: &str, expected: usize) -> Vec<Consumed> {
     consume_all(
         brokers,
@@ -168,25 +83,12 @@ fn tumbling_vwap_is_exact_across_shards_and_a_kill_9() {
     create_topic(&brokers, &sink, PARTITIONS).expect("sink topic");
 
     let data = trades(TRADES, 11, 0);
-    let expected = expected(&data);
-    let records: Vec<Outgoing> = data.iter().map(record).collect();
+    let expected = JITTER.expected(&data);
+    let records: Vec<Outgoing> = data.iter().map(|t| JITTER.record(t, PARTITIONS)).collect();
     let (first_half, second_half) = records.split_at(records.len() / 2);
-    // One late-enough record per partition at the end moves every partition's watermark past
-    // the last real window (its own window never closes, so it is not in the output).
-    let last = data.iter().map(|t| t.ts).max().unwrap_or(0);
-    let sentinels: Vec<Outgoing> = (0..PARTITIONS)
-        .map(|p| Outgoing {
-            partition: p,
-            key: b"END".to_vec(),
-            payload: format!(
-                r#"{{"id":0,"symbol":"END","price":1.00,"quantity":1,"account":"END","event_ts":{}}}"#,
-                last + 10 * WINDOW_MS
-            )
-            .into_bytes(),
-        })
-        .collect();
+    let sentinels = sentinels(&data, PARTITIONS);
     produce(&brokers, &source, first_half).expect("produce the first half");
-    let app = app(&scratch_dir().expect("scratch"), &source, &sink);
+    let app = write_app(&scratch_dir().expect("scratch"), &source, &sink);
 
     // First run, over the first half: once windows have gone out and offsets of their records
     // are committed, the second half arrives, and the engine is killed with SIGKILL while it
@@ -234,7 +136,7 @@ fn tumbling_vwap_is_exact_across_shards_and_a_kill_9() {
     let mut ferris = ferris_run(&format!("{sink}-2"), &brokers, &app);
     let deadline = Instant::now() + Duration::from_secs(180);
     while Instant::now() < deadline
-        && windows(&read_sink(&brokers, &sink, expected.len())).len() < expected.len()
+        && windows(&read_sink(&brokers, &sink, expected.len()), "").len() < expected.len()
     {
         std::thread::sleep(Duration::from_secs(1));
     }
@@ -242,7 +144,7 @@ fn tumbling_vwap_is_exact_across_shards_and_a_kill_9() {
     let log = ferris.output();
     assert!(status.success(), "exit status {status}:\n{log}");
     let out = read_sink(&brokers, &sink, expected.len());
-    let got = windows(&out);
+    let got = windows(&out, "");
     let missing: Vec<_> = expected
         .keys()
         .filter(|k| !got.contains_key(*k))
