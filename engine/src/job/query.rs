@@ -17,7 +17,8 @@ use crate::connector::file::{LineReader, is_stdio};
 use crate::connector::{LineSource, MemoryLines};
 use crate::error::{EvalError, FerrisError, Result};
 use crate::exec::Pipeline;
-use crate::exec::aggregate::{Absorbed, AggregateOutput, Aggregator};
+use crate::exec::aggregate::{Absorbed, AggregateOutput, Aggregator, late_reason};
+use crate::shard::runtime::now_millis;
 use crate::sql::aggregate::LatePolicy;
 use crate::sql::ast::StreamingQuery;
 use crate::sql::parser::parse_statements;
@@ -588,13 +589,8 @@ impl Run {
                             watermark,
                         } => {
                             self.stats.late += 1;
-                            (agg.late_policy == LatePolicy::DeadLetter).then(|| {
-                                format!(
-                                    "late record: event time {} is in a window that closed at \
-                                     {window_end} (watermark {watermark})",
-                                    time.map_or("?".into(), |t| t.to_string())
-                                )
-                            })
+                            (agg.late_policy == LatePolicy::DeadLetter)
+                                .then(|| late_reason(time, window_end, watermark))
                         }
                     }
                 }
@@ -682,13 +678,6 @@ impl Run {
             message,
         })
     }
-}
-
-/// Milliseconds since the epoch (processing time, for state TTLs).
-fn now_millis() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as i64)
 }
 
 #[cfg(test)]

@@ -89,6 +89,13 @@ pub async fn sleep(d: Duration) {
     glommio::timer::sleep(d).await;
 }
 
+/// Milliseconds since the epoch: the processing-time clock of watermark idleness and state TTLs.
+pub fn now_millis() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
+}
+
 /// Lets the shard's other tasks run if this one has had its share.
 pub async fn yield_now() {
     glommio::yield_if_needed().await;

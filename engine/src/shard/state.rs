@@ -40,7 +40,7 @@ use std::collections::VecDeque;
 use crate::error::{EvalError, FerrisError, Result};
 use crate::exec::aggregate::watermark::WatermarkTracker;
 use crate::exec::aggregate::window::align;
-use crate::exec::aggregate::{Absorbed, AggregateOutput, Aggregator, Prepared};
+use crate::exec::aggregate::{Absorbed, AggregateOutput, Aggregator, Prepared, late_reason};
 use crate::shard::exchange::ExchangeEnd;
 use crate::shard::offsets::OffsetTracker;
 use crate::sql::aggregate::{AggregatePlan, LatePolicy};
@@ -113,7 +113,7 @@ struct Hold {
     records: Vec<usize>,
 }
 
-#[derive(Debug)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 struct Snapshot {
     /// Outputs sent before the snapshot (their sequence numbers are below this).
     sent: i64,
@@ -405,11 +405,7 @@ impl StateShard {
                                 seq,
                                 origin,
                                 time,
-                                reason: format!(
-                                    "late record: event time {} is in a window that closed at \
-                                     {window_end} (watermark {watermark})",
-                                    time.map_or("?".to_string(), |t| t.to_string())
-                                ),
+                                reason: late_reason(time, window_end, watermark),
                             });
                         }
                     }
@@ -518,19 +514,8 @@ impl StateShard {
         };
         // Only a snapshot that differs from the last one taken (queued or already published)
         // is worth publishing: an idle shard sends nothing and so lets its peers sleep.
-        let same = self.last_snapshot.as_ref().is_some_and(|s| {
-            s.sent == snap.sent
-                && s.absorbed == snap.absorbed
-                && s.closed == snap.closed
-                && s.min_open == snap.min_open
-        });
-        if !same {
-            self.last_snapshot = Some(Snapshot {
-                sent: snap.sent,
-                absorbed: snap.absorbed.clone(),
-                closed: snap.closed,
-                min_open: snap.min_open,
-            });
+        if self.last_snapshot.as_ref() != Some(&snap) {
+            self.last_snapshot = Some(snap.clone());
             self.snapshots.push_back(snap);
         }
         let acked_below = self.acks.commit_point(0).unwrap_or(self.sent);
@@ -644,18 +629,19 @@ impl StateShard {
                     return false;
                 }
             }
-            match window {
-                Some(WindowKind::Tumbling { size_ms }) => closed.is_some_and(|c| {
-                    align(h.max_time, size_ms).saturating_add(size_ms + lateness) <= c
-                }),
+            // The last window of a record at `t` ends at `align(t, advance) + size` (a tumbling
+            // window advances by its size).
+            let (size_ms, advance_ms) = match window {
+                Some(WindowKind::Tumbling { size_ms }) => (size_ms, size_ms),
                 Some(WindowKind::Sliding {
                     size_ms,
                     advance_ms,
-                }) => closed.is_some_and(|c| {
-                    align(h.max_time, advance_ms).saturating_add(size_ms + lateness) <= c
-                }),
-                _ => true,
-            }
+                }) => (size_ms, advance_ms),
+                _ => return true,
+            };
+            closed.is_some_and(|c| {
+                align(h.max_time, advance_ms).saturating_add(size_ms + lateness) <= c
+            })
         };
         let mut out = Vec::new();
         let mut i = 0;

@@ -16,7 +16,7 @@ use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
 
 use super::exchange::ExchangeEnd;
 use super::offsets::{OffsetTracker, pack, unpack};
-use super::runtime;
+use super::runtime::{self, now_millis};
 use super::state::{
     CHECKPOINT_PARTITION, Emit, OUTPUT_PARTITION, ShardMsg, StateShard, checkpoint_topic,
 };
@@ -447,9 +447,7 @@ impl JobShard {
             };
             self.tracker.consumed(partition, offset, outputs);
         }
-        if let Some(state) = &mut self.state {
-            state.end_batch(now_ms);
-        }
+        // An aggregating job's batch is routed by `pump_state`, which runs right after.
         if n > 0 {
             let m = &self.metrics;
             ShardMetrics::add(&m.records_in, n as u64);
@@ -810,19 +808,9 @@ fn handle_record(
     out: &mut Vec<u8>,
     system_slots: &[(usize, SystemColumn)],
 ) -> RecordOutcome {
-    let Some(payload) = message.payload() else {
-        return RecordOutcome::Rejected {
-            reason: "empty record (null value)".into(),
-            decode: true,
-        };
-    };
-    if let Err(e) = decoder.decode(payload, row) {
-        return RecordOutcome::Rejected {
-            reason: e.to_string(),
-            decode: true,
-        };
+    if let Err(rejected) = decode_record(message, job, decoder, row, system_slots) {
+        return rejected;
     }
-    fill_system_slots(message, job, row, system_slots);
     match pipeline.process_row_into(row, result) {
         Ok(false) => RecordOutcome::Dropped,
         Ok(true) => {
@@ -842,19 +830,15 @@ fn handle_record(
     }
 }
 
-/// Decodes a record of an aggregating job and routes it to the shard owning its key.
-/// `Ok(true)`: held by state; `Ok(false)`: filtered out; `Err(Rejected)`: to the DLQ.
-#[allow(clippy::too_many_arguments)]
-fn route_record(
+/// Decodes a record's payload into `row` and fills its system columns; a null or undecodable
+/// payload is rejected.
+fn decode_record(
     message: &BorrowedMessage<'_>,
     job: &KafkaJob,
     decoder: &mut JsonDecoder,
-    pipeline: &Pipeline,
     row: &mut Row,
     system_slots: &[(usize, SystemColumn)],
-    state: &mut StateShard,
-    now_ms: i64,
-) -> std::result::Result<bool, RecordOutcome> {
+) -> std::result::Result<(), RecordOutcome> {
     let Some(payload) = message.payload() else {
         return Err(RecordOutcome::Rejected {
             reason: "empty record (null value)".into(),
@@ -868,6 +852,23 @@ fn route_record(
         });
     }
     fill_system_slots(message, job, row, system_slots);
+    Ok(())
+}
+
+/// Decodes a record of an aggregating job and routes it to the shard owning its key.
+/// `Ok(true)`: held by state; `Ok(false)`: filtered out; `Err(Rejected)`: to the DLQ.
+#[allow(clippy::too_many_arguments)]
+fn route_record(
+    message: &BorrowedMessage<'_>,
+    job: &KafkaJob,
+    decoder: &mut JsonDecoder,
+    pipeline: &Pipeline,
+    row: &mut Row,
+    system_slots: &[(usize, SystemColumn)],
+    state: &mut StateShard,
+    now_ms: i64,
+) -> std::result::Result<bool, RecordOutcome> {
+    decode_record(message, job, decoder, row, system_slots)?;
     let partition = message.partition();
     let rejected = |e: crate::error::EvalError| RecordOutcome::Rejected {
         reason: e.to_string(),
@@ -908,13 +909,6 @@ fn fill_system_slots(
             SystemColumn::Topic => Value::string(&job.source.topic),
         };
     }
-}
-
-/// Milliseconds since the epoch (processing time).
-fn now_millis() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as i64)
 }
 
 /// Hands a record to the producer; when its queue is full, serves delivery reports until there

@@ -138,6 +138,16 @@ pub enum Absorbed {
     },
 }
 
+/// Why a record reported [`Absorbed::Late`] was not applied: the reason `ferris query` reports
+/// and the dead-letter header carries.
+pub fn late_reason(time: Option<i64>, window_end: i64, watermark: i64) -> String {
+    format!(
+        "late record: event time {} is in a window that closed at {window_end} (watermark \
+         {watermark})",
+        time.map_or("?".to_string(), |t| t.to_string())
+    )
+}
+
 /// Converts an evaluated event time to epoch milliseconds: BIGINT (epoch ms), TIMESTAMP, or
 /// ISO-8601 text (RFC 3339, or `YYYY-MM-DD HH:MM:SS[.fff]` as UTC).
 pub fn event_time_millis(v: &Value) -> Result<i64, EvalError> {
