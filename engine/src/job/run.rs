@@ -18,7 +18,7 @@ use crate::job::preset::{EngineOverrides, Preset};
 use crate::metrics::{MetricsServer, ShardMetrics};
 use crate::shard::exchange::mesh;
 use crate::shard::runtime::{self, ShardHandle, spawn_shard};
-use crate::shard::state::{ShardMsg, checkpoint_topic};
+use crate::shard::state::{ShardMsg, checkpoint_topic, checkpoints};
 use crate::shard::{
     Assignment, JobShard, ShardReport, ShardSettings, StatefulSetup, partitions_of,
 };
@@ -115,7 +115,7 @@ pub fn run_app(
         let n = partition_count(brokers, &job.source.topic, opts.connect_timeout)?;
         let out = job.sink_partitions.unwrap_or(n as i32);
         let mut wanted = vec![(job.sink.topic.clone(), out), (job.dlq_topic.clone(), out)];
-        if job.plan.aggregate.is_some() {
+        if job.plan.aggregate.as_ref().is_some_and(checkpoints) {
             wanted.push((checkpoint_topic(&job.sink.topic), 1));
         }
         for t in ensure_topics(brokers, &wanted, opts.connect_timeout)? {
@@ -185,12 +185,12 @@ pub fn run_app(
     let mut exchange_ends: Vec<Vec<Option<StatefulSetup>>> = Vec::with_capacity(jobs.len());
     for (j, job) in jobs.iter().enumerate() {
         let floor = match &job.plan.aggregate {
-            Some(_) => read_checkpoint_floor(
+            Some(a) if checkpoints(a) => read_checkpoint_floor(
                 brokers,
                 &checkpoint_topic(&job.sink.topic),
                 opts.connect_timeout,
             )?,
-            None => None,
+            _ => None,
         };
         let participants: Vec<usize> = (0..shard_count).filter(|&i| runs(j, i)).collect();
         let mut slots: Vec<Option<StatefulSetup>> = (0..shard_count).map(|_| None).collect();

@@ -199,10 +199,7 @@ impl StateShard {
         }
         let mut agg = Aggregator::new(plan)?;
         // Sessions and running totals have no floor (see the module docs).
-        let floor = match aggregate.window {
-            Some(WindowKind::Tumbling { .. } | WindowKind::Sliding { .. }) => floor,
-            _ => None,
-        };
+        let floor = floor.filter(|_| checkpoints(&aggregate));
         let mut scratch = Vec::new();
         if let Some(f) = floor {
             agg.advance_watermark(f, &mut scratch);
@@ -568,10 +565,7 @@ impl StateShard {
 
     /// Whether this job checkpoints its closed watermark (tumbling and sliding windows).
     pub fn checkpoints(&self) -> bool {
-        matches!(
-            self.plan.window,
-            Some(WindowKind::Tumbling { .. } | WindowKind::Sliding { .. })
-        )
+        checkpoints(&self.plan)
     }
 
     /// A closed watermark to record in the checkpoint topic now, if it moved and none is in
@@ -692,6 +686,15 @@ impl StateShard {
     pub fn ring_depth(&self) -> usize {
         self.exchange.as_ref().map_or(0, ExchangeEnd::inbound_depth)
     }
+}
+
+/// Whether a job with this aggregation checkpoints its closed watermark: tumbling and sliding
+/// windows (sessions and running totals have no floor; see the module docs).
+pub fn checkpoints(plan: &AggregatePlan) -> bool {
+    matches!(
+        plan.window,
+        Some(WindowKind::Tumbling { .. } | WindowKind::Sliding { .. })
+    )
 }
 
 /// The delivery-opaque partition of checkpoint records.
