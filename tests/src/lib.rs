@@ -7,5 +7,6 @@
 //! - [`vwap`]: the windowed VWAP job of the Kafka window tests and its exact expected output.
 
 pub mod kafka;
+pub mod registry;
 pub mod slt;
 pub mod vwap;

@@ -1,0 +1,2 @@
+//! Placeholder: replaced by the avro codec benchmark.
+fn main() {}

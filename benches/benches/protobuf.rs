@@ -1,0 +1,2 @@
+//! Placeholder: replaced by the protobuf codec benchmark.
+fn main() {}

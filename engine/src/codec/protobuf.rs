@@ -1,0 +1,1 @@
+//! protobuf (being written).

@@ -1,0 +1,1 @@
+//! A Schema Registry compatible test server (being written).
