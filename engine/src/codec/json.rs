@@ -218,6 +218,13 @@ impl<'de, 'a> Visitor<'de> for KeyLookup<'a> {
     }
 }
 
+/// One JSON value (a record key, say), typed like a field of a JSON record: strings are
+/// `STRING`, numbers exact, objects and arrays JSON text.
+pub fn decode_value(bytes: &[u8]) -> Result<Value, CodecError> {
+    let raw: &RawValue = serde_json::from_slice(bytes).map_err(malformed)?;
+    convert_raw(raw.get()).map_err(malformed)
+}
+
 /// Converts the raw text of one valid JSON value. The error is a plain message (the only
 /// failure is a number no `DECIMAL` can hold exactly).
 fn convert_raw(raw: &str) -> Result<Value, String> {
@@ -382,7 +389,6 @@ impl JsonEncoder {
     }
 }
 
-/// Appends one value as JSON.
 /// Writes `values` as a JSON array (`["AAPL",1700000040000]`): the record key of an
 /// aggregate's output, so that every update of one group lands on the same partition.
 pub fn encode_array(values: &[Value], out: &mut Vec<u8>) -> Result<(), CodecError> {
@@ -401,7 +407,8 @@ pub fn encode_array(values: &[Value], out: &mut Vec<u8>) -> Result<(), CodecErro
     Ok(())
 }
 
-fn write_value(value: &Value, out: &mut Vec<u8>) -> Result<(), CodecError> {
+/// Appends one value as JSON (what a JSON record holds for it).
+pub fn write_value(value: &Value, out: &mut Vec<u8>) -> Result<(), CodecError> {
     match value {
         Value::Null => out.extend_from_slice(b"null"),
         Value::Boolean(true) => out.extend_from_slice(b"true"),

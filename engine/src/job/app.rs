@@ -10,6 +10,7 @@
 
 use sqlparser::ast::{SelectItem, SetExpr};
 
+use crate::codec::format::{KeyFormat, StreamFormat, ValueFormat};
 use crate::error::{FerrisError, Result};
 use crate::job::preset::Preset;
 use crate::sql::ast::{EmitMode, StatementKind, StreamingQuery};
@@ -21,6 +22,12 @@ pub const ENGINE_KEYS: &[&str] = &[
     "type",
     "topic",
     "format",
+    "key.format",
+    "avro.schema",
+    "avro.schema.file",
+    "protobuf.file",
+    "protobuf.message",
+    "schema.registry.url",
     "columns",
     "dlq.topic",
     "partitions",
@@ -57,17 +64,82 @@ pub struct KafkaJob {
     /// The job's performance preset (`'<job>.preset'`; `None`: the run's default, see
     /// `RunOptions::preset`).
     pub preset: Option<Preset>,
+    /// How the source's keys and values are read.
+    pub source_format: StreamFormat,
+    /// How the sink's keys and values are written.
+    pub sink_format: StreamFormat,
+    /// Where each output record's key and headers come from.
+    pub output: OutputLayout,
+}
+
+/// Which result columns are the record's payload, key and headers. The planner's projection is
+/// reordered so that the payload columns come first, then `_key`, then `_headers`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct OutputLayout {
+    /// The first `payload` result columns are the record value.
+    pub payload: usize,
+    /// `... AS _key`: the result column written as the record key (with the sink's key
+    /// format). Without it a stateless job keeps each input record's key, and an aggregating
+    /// job writes the group key as a JSON array.
+    pub key: Option<usize>,
+    /// `... AS _headers`: the result column (a JSON object of strings) written as the record's
+    /// headers. Without it a stateless job passes each input record's headers through.
+    pub headers: Option<usize>,
 }
 
 impl KafkaJob {
-    /// The output column names, in SELECT order.
+    /// The names of the payload columns, in SELECT order (without `_key` and `_headers`).
     pub fn output_names(&self) -> Vec<String> {
-        self.plan
-            .projection
+        self.plan.projection[..self.output.payload]
             .iter()
             .map(|c| c.name.clone())
             .collect()
     }
+}
+
+/// Moves the `_key` and `_headers` columns of the SELECT list to its end (payload order kept)
+/// and says where they are.
+fn split_output(plan: &mut QueryPlan, job: &str) -> Result<OutputLayout> {
+    let special = |name: &str| {
+        if name.eq_ignore_ascii_case("_key") {
+            Some(0)
+        } else if name.eq_ignore_ascii_case("_headers") {
+            Some(1)
+        } else {
+            None
+        }
+    };
+    for which in 0..2 {
+        if plan
+            .projection
+            .iter()
+            .filter(|c| special(&c.name) == Some(which))
+            .count()
+            > 1
+        {
+            return Err(FerrisError::Config(format!(
+                "{job}: the SELECT list sets {} twice",
+                ["_key", "_headers"][which]
+            )));
+        }
+    }
+    plan.projection
+        .sort_by_key(|c| special(&c.name).map_or(0, |w| 1 + w));
+    let payload = plan
+        .projection
+        .iter()
+        .take_while(|c| special(&c.name).is_none())
+        .count();
+    let find = |which| {
+        plan.projection
+            .iter()
+            .position(|c| special(&c.name) == Some(which))
+    };
+    Ok(OutputLayout {
+        payload,
+        key: find(0),
+        headers: find(1),
+    })
 }
 
 /// Parses and plans every statement of an application file.
@@ -152,13 +224,14 @@ fn load_job(st: &StreamingQuery) -> Result<KafkaJob> {
             "{name}: SELECT * needs the source's columns: declare them with '{source_name}.columns' = 'a, b, c'"
         )));
     }
-    let plan = plan(
+    let mut plan = plan(
         st,
         &Sources {
             name: source_name.clone(),
             columns,
         },
     )?;
+    let output = split_output(&mut plan, &name)?;
 
     if let Some(a) = &plan.aggregate
         && a.window.is_none()
@@ -200,6 +273,8 @@ fn load_job(st: &StreamingQuery) -> Result<KafkaJob> {
         })?),
         None => None,
     };
+    let source_format = stream_format(&name, &source_name, &source_props)?;
+    let sink_format = stream_format(&name, &name, &sink_props)?;
     Ok(KafkaJob {
         name,
         plan,
@@ -208,7 +283,34 @@ fn load_job(st: &StreamingQuery) -> Result<KafkaJob> {
         dlq_topic,
         sink_partitions,
         preset,
+        source_format,
+        sink_format,
+        output,
     })
+}
+
+/// The record layout of `stream` from its properties.
+fn stream_format(job: &str, stream: &str, props: &[(String, String)]) -> Result<StreamFormat> {
+    let config = |key: &str, message: String| {
+        FerrisError::Config(format!("{job}: '{stream}.{key}': {message}"))
+    };
+    let value = match lookup(props, "format")
+        .map(str::to_ascii_lowercase)
+        .as_deref()
+    {
+        None | Some("json") => ValueFormat::Json,
+        Some(other) => {
+            return Err(config(
+                "format",
+                format!("unknown format '{other}' (use 'json', 'avro' or 'protobuf')"),
+            ));
+        }
+    };
+    let key = match lookup(props, "key.format") {
+        Some(k) => KeyFormat::parse(k).map_err(|m| config("key.format", m))?,
+        None => KeyFormat::default(),
+    };
+    Ok(StreamFormat { value, key })
 }
 
 /// The properties of `stream`, with the `<stream>.` prefix removed.
@@ -243,13 +345,6 @@ fn endpoint(
     {
         return Err(FerrisError::Config(format!(
             "{job}: '{stream}.type' = '{t}' is not supported here; use '{expected_type}'"
-        )));
-    }
-    if let Some(f) = lookup(props, "format")
-        && !f.eq_ignore_ascii_case("json")
-    {
-        return Err(FerrisError::Config(format!(
-            "{job}: '{stream}.format' = '{f}' is not supported yet; 'json' is"
         )));
     }
     let topic = lookup(props, "topic").unwrap_or(stream).to_string();
@@ -337,9 +432,9 @@ mod tests {
             err("CREATE STREAM s AS SELECT a FROM t WITH ('u.topic' = 'x')"),
             "configuration error: s: property 'u.topic' names neither the source 't' nor the sink 's' (keys are '<stream>.<key>')"
         );
-        assert!(
-            err("CREATE STREAM s AS SELECT a FROM t WITH ('t.format' = 'avro')")
-                .contains("'t.format' = 'avro' is not supported yet")
+        assert_eq!(
+            err("CREATE STREAM s AS SELECT a FROM t WITH ('t.format' = 'xml')"),
+            "configuration error: s: 't.format': unknown format 'xml' (use 'json', 'avro' or 'protobuf')"
         );
         assert!(
             err("CREATE STREAM s AS SELECT a FROM t WITH ('s.type' = 'kafka_source')")

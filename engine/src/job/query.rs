@@ -503,7 +503,7 @@ impl Run {
                 SystemColumn::Offset => Value::BigInt(line as i64),
                 SystemColumn::Partition => Value::BigInt(0),
                 SystemColumn::Topic => self.topic.clone(),
-                SystemColumn::Timestamp | SystemColumn::Key => Value::Null,
+                SystemColumn::Timestamp | SystemColumn::Key | SystemColumn::Headers => Value::Null,
             };
         }
         self.batch.rows.push(row);

@@ -11,7 +11,9 @@ use rdkafka::Offset;
 use rdkafka::TopicPartitionList;
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
-use rdkafka::message::{BorrowedMessage, Header, Message, OwnedHeaders, OwnedMessage};
+use rdkafka::message::{
+    BorrowedHeaders, BorrowedMessage, Header, Headers, Message, OwnedHeaders, OwnedMessage,
+};
 use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
 
 use super::exchange::ExchangeEnd;
@@ -20,12 +22,13 @@ use super::runtime::{self, now_millis};
 use super::state::{
     CHECKPOINT_PARTITION, Emit, OUTPUT_PARTITION, ShardMsg, StateShard, checkpoint_topic,
 };
-use crate::codec::json::{JsonDecoder, JsonEncoder, encode_array};
+use crate::codec::json::{encode_array, write_value};
+use crate::codec::{Decoder, Encoder};
 use crate::connector::kafka::{
     Delivery, ShardConsumerContext, ShardProducerContext, checkpoint_payload, client_config,
     config_error,
 };
-use crate::error::{FerrisError, Result};
+use crate::error::{CodecError, FerrisError, Result};
 use crate::exec::Pipeline;
 use crate::job::app::KafkaJob;
 use crate::job::preset::Preset;
@@ -129,8 +132,8 @@ pub struct JobShard {
     /// packed input position), and when.
     retries: Vec<(usize, OwnedMessage)>,
     retry_at: Instant,
-    decoder: JsonDecoder,
-    encoder: JsonEncoder,
+    decoder: Decoder,
+    encoder: Encoder,
     pipeline: Pipeline,
     tracker: OffsetTracker,
     row: Row,
@@ -143,7 +146,22 @@ pub struct JobShard {
     /// GROUP BY state, for aggregating jobs.
     state: Option<StateShard>,
     key: Vec<u8>,
+    /// Where the current stateless output's key comes from.
+    out_key: OutKey,
+    /// The current output's headers, when the query sets `_headers` or the input had some.
+    out_headers: Option<OwnedHeaders>,
     last_expiry: Instant,
+}
+
+/// Where a stateless output record's key comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum OutKey {
+    /// The input record's key (the query sets none).
+    Input,
+    /// The bytes in `JobShard::key` (the query's `_key`).
+    Encoded,
+    /// No key (the query's `_key` is NULL).
+    Absent,
 }
 
 impl std::fmt::Debug for JobShard {
@@ -257,12 +275,20 @@ impl JobShard {
                 None
             }
         };
+        let decoder = job.source_format.decoder(&job.plan.input).map_err(|m| {
+            FerrisError::Config(format!("{}: source '{}': {m}", job.name, job.source.name))
+        })?;
+        let encoder = job.sink_format.encoder(&job.output_names()).map_err(|m| {
+            FerrisError::Config(format!("{}: sink '{}': {m}", job.name, job.sink.name))
+        })?;
         Ok(JobShard {
             state,
             key: Vec::with_capacity(64),
+            out_key: OutKey::Input,
+            out_headers: None,
             last_expiry: Instant::now(),
-            decoder: JsonDecoder::new(&job.plan.input),
-            encoder: JsonEncoder::new(&job.output_names()),
+            decoder,
+            encoder,
             pipeline: Pipeline::new(&job.plan),
             job,
             settings,
@@ -408,6 +434,22 @@ impl JobShard {
                 &mut self.out,
                 &self.system_slots,
             );
+            let outcome = match outcome {
+                RecordOutcome::Output => {
+                    match output_key_and_headers(&self.job, &message, &self.result, &mut self.key) {
+                        Ok((key, headers)) => {
+                            self.out_key = key;
+                            self.out_headers = headers;
+                            RecordOutcome::Output
+                        }
+                        Err(e) => RecordOutcome::Rejected {
+                            reason: e.to_string(),
+                            decode: false,
+                        },
+                    }
+                }
+                other => other,
+            };
             let (partition, offset) = (message.partition(), message.offset());
             let outputs = match outcome {
                 RecordOutcome::Dropped => 0,
@@ -418,8 +460,17 @@ impl JobShard {
                             pack(partition, offset),
                         )
                         .payload(&self.out[..]);
-                        if let Some(k) = message.key() {
-                            r = r.key(k);
+                        match self.out_key {
+                            OutKey::Input => {
+                                if let Some(k) = message.key() {
+                                    r = r.key(k);
+                                }
+                            }
+                            OutKey::Encoded => r = r.key(&self.key[..]),
+                            OutKey::Absent => {}
+                        }
+                        if let Some(h) = &self.out_headers {
+                            r = r.headers(h.clone());
                         }
                         r
                     })?;
@@ -641,13 +692,27 @@ impl JobShard {
             match emit {
                 Emit::Output { seq, output } => {
                     self.key.clear();
-                    let key_ok = encode_array(&output.key, &mut self.key).is_ok();
+                    let mut key_ok = encode_array(&output.key, &mut self.key).is_ok();
+                    let mut headers = None;
                     let encoded = match output.result {
                         Ok(row) => {
                             self.out.clear();
-                            self.encoder
-                                .encode(&row, &mut self.out)
-                                .map_err(|e| e.to_string())
+                            let layout = self.job.output;
+                            let key = match layout.key {
+                                Some(k) => self
+                                    .job
+                                    .sink_format
+                                    .key
+                                    .write(&row[k], &mut self.key)
+                                    .map(|present| key_ok = present),
+                                None => Ok(()),
+                            };
+                            key.and_then(|()| match layout.headers {
+                                Some(h) => headers_of(&row[h]).map(|h| headers = h),
+                                None => Ok(()),
+                            })
+                            .and_then(|()| self.encoder.encode(&row, &mut self.out))
+                            .map_err(|e| e.to_string())
                         }
                         Err(e) => Err(e.to_string()),
                     };
@@ -656,8 +721,12 @@ impl JobShard {
                         Ok(()) => {
                             let (key, out) = (&self.key, &self.out);
                             send_blocking(&self.producer, || {
-                                let r = BaseRecord::with_opaque_to(&self.job.sink.topic, opaque)
-                                    .payload(&out[..]);
+                                let mut r =
+                                    BaseRecord::with_opaque_to(&self.job.sink.topic, opaque)
+                                        .payload(&out[..]);
+                                if let Some(h) = &headers {
+                                    r = r.headers(OwnedHeaders::clone(h));
+                                }
                                 if key_ok { r.key(&key[..]) } else { r }
                             })?;
                             out_count += 1;
@@ -800,9 +869,9 @@ enum RecordOutcome {
 fn handle_record(
     message: &BorrowedMessage<'_>,
     job: &KafkaJob,
-    decoder: &mut JsonDecoder,
+    decoder: &mut Decoder,
     pipeline: &Pipeline,
-    encoder: &mut JsonEncoder,
+    encoder: &mut Encoder,
     row: &mut Row,
     result: &mut Row,
     out: &mut Vec<u8>,
@@ -835,7 +904,7 @@ fn handle_record(
 fn decode_record(
     message: &BorrowedMessage<'_>,
     job: &KafkaJob,
-    decoder: &mut JsonDecoder,
+    decoder: &mut Decoder,
     row: &mut Row,
     system_slots: &[(usize, SystemColumn)],
 ) -> std::result::Result<(), RecordOutcome> {
@@ -851,8 +920,10 @@ fn decode_record(
             decode: true,
         });
     }
-    fill_system_slots(message, job, row, system_slots);
-    Ok(())
+    fill_system_slots(message, job, row, system_slots).map_err(|e| RecordOutcome::Rejected {
+        reason: e.to_string(),
+        decode: true,
+    })
 }
 
 /// Decodes a record of an aggregating job and routes it to the shard owning its key.
@@ -861,7 +932,7 @@ fn decode_record(
 fn route_record(
     message: &BorrowedMessage<'_>,
     job: &KafkaJob,
-    decoder: &mut JsonDecoder,
+    decoder: &mut Decoder,
     pipeline: &Pipeline,
     row: &mut Row,
     system_slots: &[(usize, SystemColumn)],
@@ -894,7 +965,7 @@ fn fill_system_slots(
     job: &KafkaJob,
     row: &mut Row,
     system_slots: &[(usize, SystemColumn)],
-) {
+) -> std::result::Result<(), CodecError> {
     for &(slot, column) in system_slots {
         row[slot] = match column {
             SystemColumn::Offset => Value::BigInt(message.offset()),
@@ -903,12 +974,98 @@ fn fill_system_slots(
                 .timestamp()
                 .to_millis()
                 .map_or(Value::Null, Value::Timestamp),
-            SystemColumn::Key => message
-                .key()
-                .map_or(Value::Null, |k| Value::string(&String::from_utf8_lossy(k))),
+            SystemColumn::Key => match message.key() {
+                Some(k) => job.source_format.key.read(k)?,
+                None => Value::Null,
+            },
             SystemColumn::Topic => Value::string(&job.source.topic),
+            SystemColumn::Headers => match message.headers() {
+                Some(h) => headers_json(h),
+                None => Value::Json(Arc::from("{}")),
+            },
         };
     }
+    Ok(())
+}
+
+/// The key and headers of a stateless output `result`: the query's `_key` (written into `key`)
+/// and `_headers` when it sets them, else the input record's.
+fn output_key_and_headers(
+    job: &KafkaJob,
+    message: &BorrowedMessage<'_>,
+    result: &[Value],
+    key: &mut Vec<u8>,
+) -> std::result::Result<(OutKey, Option<OwnedHeaders>), CodecError> {
+    let layout = job.output;
+    let out_key = match layout.key {
+        None => OutKey::Input,
+        Some(k) => match job.sink_format.key.write(&result[k], key)? {
+            true => OutKey::Encoded,
+            false => OutKey::Absent,
+        },
+    };
+    let headers = match layout.headers {
+        None => message.headers().map(BorrowedHeaders::detach),
+        Some(h) => headers_of(&result[h])?,
+    };
+    Ok((out_key, headers))
+}
+
+/// A record's headers as the JSON object `_headers` holds: names to UTF-8 text (bytes that are
+/// not UTF-8 replaced), `null` for a header without a value.
+fn headers_json(headers: &BorrowedHeaders) -> Value {
+    let mut out = Vec::with_capacity(64);
+    out.push(b'{');
+    for (i, h) in headers.iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        // Writing a STRING value never fails.
+        let _ = write_value(&Value::string(h.key), &mut out);
+        out.push(b':');
+        let value = h
+            .value
+            .map_or(Value::Null, |v| Value::string(&String::from_utf8_lossy(v)));
+        let _ = write_value(&value, &mut out);
+    }
+    out.push(b'}');
+    Value::Json(Arc::from(String::from_utf8_lossy(&out)))
+}
+
+/// The record headers a `_headers` result sets: a JSON object (JSON value or STRING holding
+/// one) of strings or nulls; NULL sets none. Other JSON values are written as their JSON text.
+fn headers_of(value: &Value) -> std::result::Result<Option<OwnedHeaders>, CodecError> {
+    let text = match value {
+        Value::Null => return Ok(None),
+        Value::Json(t) | Value::String(t) => t,
+        other => {
+            return Err(CodecError::Unencodable(format!(
+                "_headers must be a JSON object of strings, got {}",
+                other.data_type()
+            )));
+        }
+    };
+    let map: serde_json::Map<String, serde_json::Value> =
+        serde_json::from_str(text).map_err(|e| {
+            CodecError::Unencodable(format!("_headers must be a JSON object of strings: {e}"))
+        })?;
+    let mut headers = OwnedHeaders::new_with_capacity(map.len());
+    for (name, v) in &map {
+        let text = match v {
+            serde_json::Value::Null => None,
+            serde_json::Value::String(s) => Some(s.as_str()),
+            other => {
+                return Err(CodecError::Unencodable(format!(
+                    "_headers: header '{name}' must be a string or null, got {other}"
+                )));
+            }
+        };
+        headers = headers.insert(Header {
+            key: name,
+            value: text,
+        });
+    }
+    Ok(Some(headers))
 }
 
 /// Hands a record to the producer; when its queue is full, serves delivery reports until there

@@ -47,6 +47,10 @@ pub enum SystemColumn {
     Key,
     /// `_topic`: the source topic; for files the stream name.
     Topic,
+    /// `_headers`: the record's headers as a JSON object of strings (`{"trace":"abc"}`; a
+    /// header without a value is `null`, bytes that are not UTF-8 are replaced); NULL for files.
+    /// `HEADER('name')` reads one of them.
+    Headers,
 }
 
 impl SystemColumn {
@@ -58,6 +62,7 @@ impl SystemColumn {
             "_partition" => Some(SystemColumn::Partition),
             "_key" => Some(SystemColumn::Key),
             "_topic" => Some(SystemColumn::Topic),
+            "_headers" => Some(SystemColumn::Headers),
             _ => None,
         }
     }
@@ -833,6 +838,27 @@ impl Planner {
                     self.compile_box(raw_args[0])?,
                     self.compile_box(raw_args[1])?,
                 ))
+            }
+            "HEADER" => {
+                arity(1, raw_args.len() == 1)?;
+                let name_at = pos_of(raw_args[0].span());
+                let Expr::Literal(Value::String(header)) = self.compile(raw_args[0])? else {
+                    return Err(FerrisError::plan(
+                        "HEADER needs a literal header name such as HEADER('trace-id')",
+                        name_at,
+                    ));
+                };
+                // `_headers` is a JSON object of the record's headers: one header is a key
+                // lookup in it (the last value of a repeated header, like a repeated JSON key).
+                let escaped = header.replace('\\', "\\\\").replace('\'', "\\'");
+                let path = JsonPath::parse(&format!("$['{escaped}']")).map_err(|err| {
+                    FerrisError::Internal(format!("HEADER('{header}') path: {err}"))
+                })?;
+                let slot = self.slot("_headers", Some(SystemColumn::Headers));
+                Ok(Expr::JsonValue {
+                    expr: Box::new(Expr::Column(slot)),
+                    path,
+                })
             }
             "JSON_VALUE" => {
                 arity(2, raw_args.len() == 2)?;
