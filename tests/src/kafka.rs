@@ -20,7 +20,7 @@ use rdkafka::ClientConfig;
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::client::DefaultClientContext;
 use rdkafka::consumer::{BaseConsumer, Consumer};
-use rdkafka::message::{Headers, Message};
+use rdkafka::message::{Header, Headers, Message, OwnedHeaders};
 use rdkafka::producer::{BaseProducer, BaseRecord, DeliveryResult, Producer, ProducerContext};
 use rdkafka::types::RDKafkaErrorCode;
 use rdkafka::{ClientContext, Offset, TopicPartitionList};
@@ -160,6 +160,17 @@ impl ProducerContext for CountingContext {
 /// waits until the broker has acknowledged every one: an error if any was not. One request in
 /// flight at a time, so that tansu writes a partition's batches in offset order.
 pub fn produce(brokers: &str, topic: &str, records: &[Outgoing]) -> Result<()> {
+    produce_with_headers(brokers, topic, records, &[])
+}
+
+/// [`produce`], with `headers[i]` (name, value) on record `i` (records past the end of
+/// `headers` get none).
+pub fn produce_with_headers(
+    brokers: &str,
+    topic: &str,
+    records: &[Outgoing],
+    headers: &[Vec<(String, String)>],
+) -> Result<()> {
     let producer: BaseProducer<CountingContext> = client_config(brokers)
         .set("linger.ms", "5")
         .set("batch.num.messages", "10000")
@@ -169,11 +180,21 @@ pub fn produce(brokers: &str, topic: &str, records: &[Outgoing]) -> Result<()> {
         .set("max.in.flight.requests.per.connection", "1")
         .create_with_context(CountingContext::default())
         .map_err(|e| format!("producer: {e}"))?;
-    for r in records {
+    for (i, r) in records.iter().enumerate() {
         let mut record = BaseRecord::to(topic)
             .partition(r.partition)
             .key(&r.key[..])
             .payload(&r.payload[..]);
+        if let Some(list) = headers.get(i).filter(|l| !l.is_empty()) {
+            let mut owned = OwnedHeaders::new_with_capacity(list.len());
+            for (name, value) in list {
+                owned = owned.insert(Header {
+                    key: name,
+                    value: Some(value.as_str()),
+                });
+            }
+            record = record.headers(owned);
+        }
         loop {
             match producer.send(record) {
                 Ok(()) => break,
