@@ -11,6 +11,7 @@ pub mod csv;
 pub mod format;
 pub mod json;
 pub mod protobuf;
+pub mod registered;
 pub mod registry;
 
 pub use json::{JsonDecoder, JsonEncoder, JsonPath, infer_columns, json_value};
@@ -24,6 +25,12 @@ use crate::value::{Row, Value};
 pub enum Decoder {
     /// JSON objects.
     Json(JsonDecoder),
+    /// Avro datums of one schema.
+    Avro(avro::AvroDecoder),
+    /// Protobuf messages of one type.
+    Protobuf(protobuf::ProtobufDecoder),
+    /// Avro or Protobuf in the Schema Registry wire format.
+    Registry(Box<registered::RegistryDecoder>),
 }
 
 impl Decoder {
@@ -32,6 +39,9 @@ impl Decoder {
     pub fn decode(&mut self, bytes: &[u8], row: &mut Row) -> Result<(), CodecError> {
         match self {
             Decoder::Json(d) => d.decode(bytes, row),
+            Decoder::Avro(d) => d.decode(bytes, row),
+            Decoder::Protobuf(d) => d.decode(bytes, row),
+            Decoder::Registry(d) => d.decode(bytes, row),
         }
     }
 }
@@ -42,6 +52,18 @@ impl Decoder {
 pub enum Encoder {
     /// JSON objects.
     Json(JsonEncoder),
+    /// Avro datums of one schema.
+    Avro(avro::AvroEncoder),
+    /// Protobuf messages of one type.
+    Protobuf(protobuf::ProtobufEncoder),
+    /// Another encoder's output after a fixed prefix: the Schema Registry wire format's magic
+    /// byte and schema id (and, for Protobuf, the message indexes).
+    Framed {
+        /// The bytes written before each value.
+        prefix: Vec<u8>,
+        /// The value's encoder.
+        inner: Box<Encoder>,
+    },
 }
 
 impl Encoder {
@@ -50,6 +72,13 @@ impl Encoder {
     pub fn encode(&mut self, row: &[Value], out: &mut Vec<u8>) -> Result<(), CodecError> {
         match self {
             Encoder::Json(e) => e.encode(row, out),
+            Encoder::Avro(e) => e.encode(row, out),
+            Encoder::Protobuf(e) => e.encode(row, out),
+            Encoder::Framed { prefix, inner } => {
+                let start = out.len();
+                out.extend_from_slice(prefix);
+                inner.encode(row, out).inspect_err(|_| out.truncate(start))
+            }
         }
     }
 }

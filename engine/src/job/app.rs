@@ -10,7 +10,7 @@
 
 use sqlparser::ast::{SelectItem, SetExpr};
 
-use crate::codec::format::{KeyFormat, StreamFormat, ValueFormat};
+use crate::codec::format::StreamFormat;
 use crate::error::{FerrisError, Result};
 use crate::job::preset::Preset;
 use crate::sql::ast::{EmitMode, StatementKind, StreamingQuery};
@@ -210,6 +210,7 @@ fn load_job(st: &StreamingQuery) -> Result<KafkaJob> {
         }
     }
 
+    let source_format = stream_format(&name, &source_name, &source_props, false)?;
     let columns = match lookup(&source_props, "columns") {
         Some(list) => StreamColumns::Known(
             list.split(',')
@@ -217,7 +218,9 @@ fn load_job(st: &StreamingQuery) -> Result<KafkaJob> {
                 .filter(|c| !c.is_empty())
                 .collect(),
         ),
-        None => StreamColumns::Open,
+        None => source_format
+            .schema_columns()
+            .map_or(StreamColumns::Open, StreamColumns::Known),
     };
     if columns == StreamColumns::Open && uses_wildcard(st) {
         return Err(FerrisError::Config(format!(
@@ -273,8 +276,7 @@ fn load_job(st: &StreamingQuery) -> Result<KafkaJob> {
         })?),
         None => None,
     };
-    let source_format = stream_format(&name, &source_name, &source_props)?;
-    let sink_format = stream_format(&name, &name, &sink_props)?;
+    let sink_format = stream_format(&name, &name, &sink_props, true)?;
     Ok(KafkaJob {
         name,
         plan,
@@ -290,27 +292,14 @@ fn load_job(st: &StreamingQuery) -> Result<KafkaJob> {
 }
 
 /// The record layout of `stream` from its properties.
-fn stream_format(job: &str, stream: &str, props: &[(String, String)]) -> Result<StreamFormat> {
-    let config = |key: &str, message: String| {
-        FerrisError::Config(format!("{job}: '{stream}.{key}': {message}"))
-    };
-    let value = match lookup(props, "format")
-        .map(str::to_ascii_lowercase)
-        .as_deref()
-    {
-        None | Some("json") => ValueFormat::Json,
-        Some(other) => {
-            return Err(config(
-                "format",
-                format!("unknown format '{other}' (use 'json', 'avro' or 'protobuf')"),
-            ));
-        }
-    };
-    let key = match lookup(props, "key.format") {
-        Some(k) => KeyFormat::parse(k).map_err(|m| config("key.format", m))?,
-        None => KeyFormat::default(),
-    };
-    Ok(StreamFormat { value, key })
+fn stream_format(
+    job: &str,
+    stream: &str,
+    props: &[(String, String)],
+    sink: bool,
+) -> Result<StreamFormat> {
+    StreamFormat::from_properties(|key| lookup(props, key), sink)
+        .map_err(|e| FerrisError::Config(format!("{job}: '{stream}.{}': {}", e.key, e.message)))
 }
 
 /// The properties of `stream`, with the `<stream>.` prefix removed.

@@ -105,7 +105,14 @@ pub fn run_app(
     stop: Arc<AtomicBool>,
     progress: &mut dyn Write,
 ) -> Result<RunReport> {
-    let jobs: Vec<Arc<KafkaJob>> = load_app(sql)?.into_iter().map(Arc::new).collect();
+    let mut jobs = load_app(sql)?;
+    for job in &mut jobs {
+        // A registry sink's schema is registered once, before any shard builds its encoder.
+        job.sink_format.register(&job.sink.topic).map_err(|m| {
+            FerrisError::Config(format!("{}: sink '{}': {m}", job.name, job.sink.name))
+        })?;
+    }
+    let jobs: Vec<Arc<KafkaJob>> = jobs.into_iter().map(Arc::new).collect();
     if opts.shards.is_empty() {
         return Err(FerrisError::Config("no shards to run on".into()));
     }
