@@ -1,7 +1,11 @@
-//! JSON-lines files and stdio: `-` is stdin for reading and stdout for writing.
+//! Input and output files and stdio: `-` is stdin for reading and stdout for writing.
+//!
+//! [`LineReader`] reads line-oriented inputs (JSON lines); [`open_input`] hands out the plain
+//! bytes for formats that find their own record boundaries (CSV, where a quoted field may span
+//! lines).
 
 use std::fs::File;
-use std::io::{self, BufRead, BufReader, BufWriter, Write};
+use std::io::{self, BufRead, BufReader, BufWriter, Read, Write};
 use std::path::Path;
 
 use crate::connector::{LineSource, is_blank};
@@ -87,6 +91,18 @@ impl LineSource for LineReader {
     }
 }
 
+/// The bytes of `path`, unbuffered (the reader buffers them itself); `-` is stdin.
+pub fn open_input(path: &Path) -> Result<Box<dyn Read>> {
+    if is_stdio(path) {
+        return Ok(Box::new(io::stdin().lock()));
+    }
+    let file = File::open(path).map_err(|source| FerrisError::Io {
+        context: format!("cannot open {}", path.display()),
+        source,
+    })?;
+    Ok(Box::new(file))
+}
+
 /// A buffered writer to `path`, created or truncated; `-` is stdout.
 pub fn create_output(path: &Path) -> Result<Box<dyn Write>> {
     if is_stdio(path) {
@@ -147,5 +163,24 @@ mod tests {
             err.to_string().contains("/nonexistent/ferris.jsonl"),
             "{err}"
         );
+        let Err(err) = open_input(Path::new("/nonexistent/ferris.csv")) else {
+            panic!("a missing file opens");
+        };
+        assert!(
+            err.to_string()
+                .starts_with("cannot open /nonexistent/ferris.csv: "),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn an_input_reads_its_bytes_unchanged() {
+        let path =
+            std::env::temp_dir().join(format!("ferris-file-test-{}.csv", std::process::id()));
+        std::fs::write(&path, b"a,b\r\n\"x\ny\",2\r\n").unwrap();
+        let mut bytes = Vec::new();
+        open_input(&path).unwrap().read_to_end(&mut bytes).unwrap();
+        std::fs::remove_file(&path).unwrap();
+        assert_eq!(bytes, b"a,b\r\n\"x\ny\",2\r\n");
     }
 }

@@ -1,6 +1,7 @@
 //! Where records come from and go to.
 //!
-//! - [`file`]: JSON-lines files and stdio (`-`), read line by line into one reused buffer.
+//! - [`file`]: files and stdio (`-`): JSON lines read line by line into one reused buffer, or
+//!   the plain bytes for CSV (whose records may span lines).
 //! - [`MemoryLines`]: the same interface over text already in memory (tests, conformance files).
 //!
 //! A [`LineSource`] hands out one record's bytes at a time with its 1-based line number; the

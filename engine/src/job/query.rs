@@ -1,21 +1,26 @@
-//! `ferris query`: one SQL statement over JSON-lines inputs, results as JSON lines.
+//! `ferris query`: one SQL statement over JSON-lines or CSV inputs, results as JSON lines or
+//! CSV.
 //!
-//! The inputs' columns are learnt from their first [`PEEK_RECORDS`] records (kept in memory and
-//! then replayed), the statement is planned against them, and the source input is streamed
-//! through decode -> filter/projection -> encode in batches. A record that fails to decode or
-//! evaluate is reported with its line number and skipped (DESIGN decision 8), unless
-//! [`QueryOptions::strict`] asks for the first such record to stop the run.
+//! A JSON-lines input's columns are learnt from its first [`PEEK_RECORDS`] records (kept in
+//! memory and then replayed); a CSV input's columns are its header's (see [`crate::codec::csv`]
+//! for its types, inferred or declared with a [`CsvSchema`]). The statement is planned against
+//! them, and the source input is streamed through decode -> filter/projection -> encode in
+//! batches. A record that fails to decode or evaluate is reported with its line number and
+//! skipped (DESIGN decision 8), unless [`QueryOptions::strict`] asks for the first such record
+//! to stop the run.
 
 use std::fmt;
-use std::io::Write;
-use std::path::PathBuf;
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use crate::codec::csv::{CsvDecoder, CsvEncoder, CsvReader, CsvSchema};
 use crate::codec::json::{JsonDecoder, JsonEncoder, infer_columns};
-use crate::connector::file::{LineReader, is_stdio};
+use crate::connector::file::{LineReader, is_stdio, open_input};
 use crate::connector::{LineSource, MemoryLines};
-use crate::error::{EvalError, FerrisError, Result};
+use crate::error::{CodecError, EvalError, FerrisError, Result};
 use crate::exec::Pipeline;
 use crate::exec::aggregate::{Absorbed, AggregateOutput, Aggregator, late_reason};
 use crate::shard::runtime::now_millis;
@@ -25,8 +30,53 @@ use crate::sql::parser::parse_statements;
 use crate::sql::planner::{Catalog, StreamColumns, SystemColumn, plan};
 use crate::value::{Batch, Row, Value};
 
-/// How many records of each input are read ahead to learn its columns.
+/// How many records of each JSON-lines input are read ahead to learn its columns.
 pub const PEEK_RECORDS: usize = 1000;
+
+/// A record format of `ferris query` inputs and output.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Format {
+    /// JSON lines: one JSON object per line.
+    #[default]
+    Json,
+    /// CSV with a header row (RFC 4180), see [`crate::codec::csv`].
+    Csv,
+}
+
+impl Format {
+    /// The format a file name says: `.csv` is CSV, `.json`, `.jsonl` and `.ndjson` are JSON
+    /// lines (in any case); anything else says nothing.
+    pub fn of_path(path: &Path) -> Option<Format> {
+        let ext = path.extension()?.to_str()?.to_ascii_lowercase();
+        match ext.as_str() {
+            "csv" => Some(Format::Csv),
+            "json" | "jsonl" | "ndjson" => Some(Format::Json),
+            _ => None,
+        }
+    }
+}
+
+impl FromStr for Format {
+    type Err = String;
+
+    /// `json` or `csv`, in any case.
+    fn from_str(text: &str) -> Result<Format, String> {
+        match text.to_ascii_lowercase().as_str() {
+            "json" => Ok(Format::Json),
+            "csv" => Ok(Format::Csv),
+            _ => Err(format!("unknown format '{text}' (use 'json' or 'csv')")),
+        }
+    }
+}
+
+impl fmt::Display for Format {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Format::Json => "json",
+            Format::Csv => "csv",
+        })
+    }
+}
 
 /// How a query runs.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -36,6 +86,9 @@ pub struct QueryOptions {
     pub strict: bool,
     /// Records per batch through the operators.
     pub batch_size: usize,
+    /// The format of the results: JSON lines, or CSV under a header row (written even when
+    /// there are no results).
+    pub output_format: Format,
 }
 
 impl Default for QueryOptions {
@@ -43,6 +96,7 @@ impl Default for QueryOptions {
         QueryOptions {
             strict: false,
             batch_size: 1024,
+            output_format: Format::Json,
         }
     }
 }
@@ -52,7 +106,8 @@ impl Default for QueryOptions {
 pub struct RecordIssue {
     /// The input stream's name.
     pub stream: String,
-    /// The record's 1-based line number.
+    /// The record's 1-based line number (for CSV, the line the record starts on; the header
+    /// is line 1).
     pub line: u64,
     /// What went wrong (`malformed JSON: ...`, `division by zero`, ...).
     pub message: String,
@@ -68,11 +123,12 @@ impl fmt::Display for RecordIssue {
 /// Counters of one run.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct QueryStats {
-    /// Records read from the source input (blank lines are not records).
+    /// Records read from the source input (blank lines and a CSV header are not records).
     pub records_in: u64,
-    /// Records written.
+    /// Records written (a CSV header is not a record).
     pub records_out: u64,
-    /// Records skipped because they are not valid JSON objects.
+    /// Records skipped because they could not be decoded: not valid JSON objects, or CSV
+    /// records of the wrong width or with a value that does not convert.
     pub malformed: u64,
     /// Records skipped because evaluating or encoding them failed.
     pub eval_errors: u64,
@@ -92,7 +148,9 @@ impl QueryStats {
 /// Everything a run produced, in memory.
 #[derive(Debug, Clone)]
 pub struct QueryOutcome {
-    /// The result records as JSON text, in input order.
+    /// The output text split into lines, in input order: one JSON object per line, or for CSV
+    /// the header and then the records (a record whose quoted field holds a line break spans
+    /// several lines).
     pub output: Vec<String>,
     /// The skipped records, in the order they were found.
     pub issues: Vec<RecordIssue>,
@@ -105,14 +163,44 @@ pub struct QueryOutcome {
 pub struct InputSpec {
     /// The stream name `FROM` refers to (matched case-insensitively).
     pub name: String,
-    /// The JSON-lines file; `-` is stdin.
+    /// The file; `-` is stdin.
     pub path: PathBuf,
+    /// The file's format.
+    pub format: Format,
+    /// The declared column types of a CSV input; `None` infers them per value. Only CSV
+    /// inputs take one.
+    pub schema: Option<CsvSchema>,
 }
 
 impl InputSpec {
+    /// A JSON-lines or CSV input (by [`Format::of_path`], JSON lines when the name says
+    /// nothing) without a schema.
+    pub fn new(name: &str, path: impl Into<PathBuf>) -> InputSpec {
+        let path = path.into();
+        InputSpec {
+            name: name.to_string(),
+            format: Format::of_path(&path).unwrap_or_default(),
+            path,
+            schema: None,
+        }
+    }
+
+    /// The input a statement reads when `ferris query` is given none: stdin, named after the
+    /// statement's `FROM`, as JSON lines.
+    pub fn stdin_for(sql: &str) -> Result<InputSpec> {
+        let statement = parse_one(sql)?;
+        Ok(InputSpec::new(
+            &statement
+                .source_name()
+                .unwrap_or_else(|| "stdin".to_string()),
+            "-",
+        ))
+    }
+
     /// Parses `NAME=PATH` or `PATH`. Without a name, the stream is named after the file stem
     /// (`data/trades.jsonl` -> `trades`), or `stdin` for `-`. `NAME` must be an identifier, so
-    /// a path that contains `=` can still be given alone.
+    /// a path that contains `=` can still be given alone. The format follows the file name
+    /// ([`InputSpec::new`]).
     pub fn parse(spec: &str) -> Result<InputSpec> {
         if let Some((name, path)) = spec.split_once('=')
             && is_identifier(name)
@@ -120,10 +208,7 @@ impl InputSpec {
             if path.is_empty() {
                 return Err(FerrisError::Config(format!("input '{spec}' has no path")));
             }
-            return Ok(InputSpec {
-                name: name.to_string(),
-                path: PathBuf::from(path),
-            });
+            return Ok(InputSpec::new(name, path));
         }
         if spec.is_empty() {
             return Err(FerrisError::Config("an input path is empty".into()));
@@ -141,7 +226,7 @@ impl InputSpec {
                 }
             }
         };
-        Ok(InputSpec { name, path })
+        Ok(InputSpec::new(&name, path))
     }
 }
 
@@ -159,12 +244,74 @@ pub fn run_query_on_lines(
     inputs: &[(&str, &str)],
     opts: &QueryOptions,
 ) -> Result<QueryOutcome> {
+    let inputs: Vec<MemoryInput<'_>> = inputs
+        .iter()
+        .map(|(name, text)| MemoryInput::json(name, text))
+        .collect();
+    run_query_on_inputs(sql, &inputs, opts)
+}
+
+/// One in-memory input: a stream name and its whole text in a format.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MemoryInput<'a> {
+    /// The stream name `FROM` refers to.
+    pub name: &'a str,
+    /// The whole input text.
+    pub text: &'a str,
+    /// Its format.
+    pub format: Format,
+    /// The declared column types of a CSV input.
+    pub schema: Option<CsvSchema>,
+}
+
+impl<'a> MemoryInput<'a> {
+    /// JSON lines.
+    pub fn json(name: &'a str, text: &'a str) -> MemoryInput<'a> {
+        MemoryInput {
+            name,
+            text,
+            format: Format::Json,
+            schema: None,
+        }
+    }
+
+    /// CSV with a header row, types inferred per value.
+    pub fn csv(name: &'a str, text: &'a str) -> MemoryInput<'a> {
+        MemoryInput {
+            name,
+            text,
+            format: Format::Csv,
+            schema: None,
+        }
+    }
+
+    /// The same input with declared column types.
+    pub fn with_schema(self, schema: CsvSchema) -> MemoryInput<'a> {
+        MemoryInput {
+            schema: Some(schema),
+            ..self
+        }
+    }
+}
+
+/// Runs one statement over in-memory inputs of any format; the output is in
+/// [`QueryOptions::output_format`].
+pub fn run_query_on_inputs(
+    sql: &str,
+    inputs: &[MemoryInput<'_>],
+    opts: &QueryOptions,
+) -> Result<QueryOutcome> {
     let statement = parse_one(sql)?;
     let sources = inputs
         .iter()
-        .map(|(name, text)| Input {
-            name: name.to_string(),
-            source: Box::new(MemoryLines::new(text)),
+        .map(|input| Input {
+            name: input.name.to_string(),
+            label: format!("input '{}'", input.name),
+            source: match input.format {
+                Format::Json => InputSource::Lines(Box::new(MemoryLines::new(input.text))),
+                Format::Csv => InputSource::Csv(Box::new(input.text.as_bytes())),
+            },
+            schema: input.schema.clone(),
         })
         .collect();
     let mut sink = MemorySink {
@@ -179,9 +326,10 @@ pub fn run_query_on_lines(
     })
 }
 
-/// Runs one statement over files, writing JSON lines to `output` and one line per skipped
-/// record to `report` as it happens. Without inputs, stdin is read under the name the
-/// statement's `FROM` uses.
+/// Runs one statement over files, writing the results (in [`QueryOptions::output_format`]) to
+/// `output` and one line per skipped record to `report` as it happens. Without inputs, stdin
+/// is read as JSON lines under the name the statement's `FROM` uses
+/// ([`InputSpec::stdin_for`]).
 pub fn run_query(
     sql: &str,
     inputs: &[InputSpec],
@@ -192,13 +340,7 @@ pub fn run_query(
     let statement = parse_one(sql)?;
     let stdin;
     let inputs = if inputs.is_empty() {
-        let name = statement
-            .source_name()
-            .unwrap_or_else(|| "stdin".to_string());
-        stdin = [InputSpec {
-            name,
-            path: PathBuf::from("-"),
-        }];
+        stdin = [InputSpec::stdin_for(sql)?];
         &stdin[..]
     } else {
         inputs
@@ -206,10 +348,20 @@ pub fn run_query(
     let sources = inputs
         .iter()
         .map(|spec| {
-            let source = LineReader::open(&spec.path)?;
+            let label = if is_stdio(&spec.path) {
+                "stdin".to_string()
+            } else {
+                spec.path.display().to_string()
+            };
+            let source = match spec.format {
+                Format::Json => InputSource::Lines(Box::new(LineReader::open(&spec.path)?)),
+                Format::Csv => InputSource::Csv(open_input(&spec.path)?),
+            };
             Ok(Input {
                 name: spec.name.clone(),
-                source: Box::new(source),
+                label,
+                source,
+                schema: spec.schema.clone(),
             })
         })
         .collect::<Result<Vec<_>>>()?;
@@ -247,10 +399,93 @@ fn parse_one(sql: &str) -> Result<StreamingQuery> {
         .ok_or_else(|| FerrisError::Internal("statement vanished".into()))
 }
 
-/// A named source of lines.
+/// A named input, not yet read.
 struct Input<'a> {
     name: String,
-    source: Box<dyn LineSource + 'a>,
+    /// The file name (or `stdin`, or `input 'name'`), for I/O errors.
+    label: String,
+    source: InputSource<'a>,
+    schema: Option<CsvSchema>,
+}
+
+/// Where an input's records come from.
+enum InputSource<'a> {
+    /// JSON lines, one record per line.
+    Lines(Box<dyn LineSource + 'a>),
+    /// CSV bytes (records may span lines).
+    Csv(Box<dyn Read + 'a>),
+}
+
+/// An input whose columns are known: a JSON-lines input read ahead, or a CSV input whose
+/// header was read.
+struct Opened<'a> {
+    name: String,
+    label: String,
+    records: Records<'a>,
+}
+
+enum Records<'a> {
+    Json(Peeked<'a>),
+    Csv {
+        reader: CsvReader<Box<dyn Read + 'a>>,
+        schema: Option<CsvSchema>,
+    },
+}
+
+impl<'a> Opened<'a> {
+    fn new(input: Input<'a>) -> Result<Opened<'a>> {
+        let Input {
+            name,
+            label,
+            source,
+            schema,
+        } = input;
+        let records = match source {
+            InputSource::Lines(lines) => {
+                if schema.is_some() {
+                    return Err(FerrisError::Config(format!(
+                        "input '{name}' is JSON lines: only CSV inputs take a schema"
+                    )));
+                }
+                Records::Json(Peeked::new(lines)?)
+            }
+            InputSource::Csv(bytes) => {
+                let reader = CsvReader::new(bytes).map_err(|source| FerrisError::Io {
+                    context: format!("cannot read {label}"),
+                    source,
+                })?;
+                if let Some(schema) = &schema
+                    && !reader.header().is_empty()
+                {
+                    schema.check_header(reader.header()).map_err(|e| {
+                        FerrisError::Config(format!("input '{name}' ({label}): {e}"))
+                    })?;
+                }
+                Records::Csv { reader, schema }
+            }
+        };
+        Ok(Opened {
+            name,
+            label,
+            records,
+        })
+    }
+
+    fn columns(&self) -> StreamColumns {
+        match &self.records {
+            Records::Json(peeked) => peeked.columns(),
+            Records::Csv { reader, schema } => {
+                if !reader.header().is_empty() {
+                    StreamColumns::Known(reader.header().to_vec())
+                } else if let Some(schema) = schema {
+                    StreamColumns::Known(schema.columns().iter().map(|(n, _)| n.clone()).collect())
+                } else {
+                    // An empty file: like an empty JSON-lines input, it names no columns.
+                    StreamColumns::Open
+                }
+            }
+        }
+    }
 }
 
 /// Where results and issues go.
@@ -270,7 +505,9 @@ impl Sink for MemorySink {
     fn records(&mut self, lines: &[u8]) -> Result<()> {
         let text = std::str::from_utf8(lines)
             .map_err(|e| FerrisError::Internal(format!("encoder wrote invalid UTF-8: {e}")))?;
-        self.output.extend(text.lines().map(str::to_string));
+        // Split at `\n` only: a quoted CSV field may hold a `\r\n` of its own.
+        self.output
+            .extend(text.split_terminator('\n').map(str::to_string));
         Ok(())
     }
 
@@ -298,17 +535,16 @@ impl Sink for WriteSink<'_> {
     }
 }
 
-/// An input whose first records were read ahead to learn its columns; they are replayed first.
+/// A JSON-lines input whose first records were read ahead to learn its columns; they are
+/// replayed first.
 struct Peeked<'a> {
-    name: String,
     ahead: Vec<(u64, Vec<u8>)>,
     next: usize,
     rest: Box<dyn LineSource + 'a>,
 }
 
 impl<'a> Peeked<'a> {
-    fn new(input: Input<'a>) -> Result<Peeked<'a>> {
-        let Input { name, mut source } = input;
+    fn new(mut source: Box<dyn LineSource + 'a>) -> Result<Peeked<'a>> {
         let mut ahead = Vec::new();
         while ahead.len() < PEEK_RECORDS {
             match source.next_line()? {
@@ -317,7 +553,6 @@ impl<'a> Peeked<'a> {
             }
         }
         Ok(Peeked {
-            name,
             ahead,
             next: 0,
             rest: source,
@@ -373,34 +608,34 @@ fn execute(
     sink: &mut dyn Sink,
 ) -> Result<QueryStats> {
     let started = Instant::now();
-    let mut peeked = Vec::with_capacity(inputs.len());
+    let mut opened = Vec::with_capacity(inputs.len());
     for input in inputs {
-        if peeked
+        if opened
             .iter()
-            .any(|p: &Peeked<'_>| p.name.eq_ignore_ascii_case(&input.name))
+            .any(|p: &Opened<'_>| p.name.eq_ignore_ascii_case(&input.name))
         {
             return Err(FerrisError::Config(format!(
                 "two inputs are named '{}'",
                 input.name
             )));
         }
-        peeked.push(Peeked::new(input)?);
+        opened.push(Opened::new(input)?);
     }
     let catalog = InputCatalog {
-        streams: peeked
+        streams: opened
             .iter()
             .map(|p| (p.name.clone(), p.columns()))
             .collect(),
     };
     let plan = plan(statement, &catalog)?;
-    let source_index = peeked
+    let source_index = opened
         .iter()
         .position(|p| p.name.eq_ignore_ascii_case(&plan.source))
         .ok_or_else(|| {
             FerrisError::Internal(format!("planned source '{}' is not an input", plan.source))
         })?;
-    let mut source = peeked.swap_remove(source_index);
-    drop(peeked);
+    let source = opened.swap_remove(source_index);
+    drop(opened);
 
     let names: Vec<String> = plan.projection.iter().map(|c| c.name.clone()).collect();
     let system = plan
@@ -426,9 +661,11 @@ fn execute(
         stream: source.name.clone(),
         topic: Value::String(Arc::from(source.name.as_str())),
         system,
-        decoder: JsonDecoder::new(&plan.input),
         pipeline: Pipeline::new(&plan),
-        encoder: JsonEncoder::new(&names),
+        encoder: match opts.output_format {
+            Format::Json => Encoder::Json(JsonEncoder::new(&names)),
+            Format::Csv => Encoder::Csv(CsvEncoder::new(&names)),
+        },
         strict: opts.strict,
         batch: Batch::default(),
         lines: Vec::new(),
@@ -438,17 +675,60 @@ fn execute(
         buf: Vec::new(),
         stats: QueryStats::default(),
     };
+    if let Encoder::Csv(encoder) = &mut run.encoder {
+        encoder.write_header(&mut run.buf);
+        sink.records(&run.buf)?;
+    }
     let batch_size = opts.batch_size.max(1);
-    while let Some((line, bytes)) = source.next_record()? {
-        run.record(line, bytes, sink)?;
-        if run.batch.rows.len() >= batch_size {
-            run.flush(sink)?;
+    let Opened { label, records, .. } = source;
+    match records {
+        Records::Json(mut peeked) => {
+            let mut decoder = JsonDecoder::new(&plan.input);
+            while let Some((line, bytes)) = peeked.next_record()? {
+                run.record(line, sink, |row| decoder.decode(bytes, row))?;
+                if run.batch.rows.len() >= batch_size {
+                    run.flush(sink)?;
+                }
+            }
+        }
+        Records::Csv { mut reader, schema } => {
+            let read_error = |source| FerrisError::Io {
+                context: format!("cannot read {label}"),
+                source,
+            };
+            // An input without a header holds no records (and names no columns to check).
+            if !reader.header().is_empty() {
+                let mut decoder = CsvDecoder::new(reader.header(), &plan.input, schema.as_ref())
+                    .map_err(|e| FerrisError::plan(e, None))?;
+                while let Some(record) = reader.next_record().map_err(read_error)? {
+                    run.record(record.line(), sink, |row| decoder.decode(record, row))?;
+                    if run.batch.rows.len() >= batch_size {
+                        run.flush(sink)?;
+                    }
+                }
+            }
         }
     }
     run.flush(sink)?;
     run.finish(sink)?;
     run.stats.elapsed = started.elapsed();
     Ok(run.stats)
+}
+
+/// The output format's encoder.
+enum Encoder {
+    Json(JsonEncoder),
+    Csv(CsvEncoder),
+}
+
+impl Encoder {
+    /// Appends one record (no line terminator) to `out`.
+    fn encode(&mut self, row: &[Value], out: &mut Vec<u8>) -> Result<(), CodecError> {
+        match self {
+            Encoder::Json(e) => e.encode(row, out),
+            Encoder::Csv(e) => e.encode(row, out),
+        }
+    }
 }
 
 /// The aggregation of an aggregating query.
@@ -472,9 +752,8 @@ struct Run {
     topic: Value,
     /// Slots the connector fills.
     system: Vec<(usize, SystemColumn)>,
-    decoder: JsonDecoder,
     pipeline: Pipeline,
-    encoder: JsonEncoder,
+    encoder: Encoder,
     strict: bool,
     /// Decoded rows waiting for the operators, with their line numbers.
     batch: Batch,
@@ -489,11 +768,16 @@ struct Run {
 }
 
 impl Run {
-    /// Decodes one record into the batch, or reports it.
-    fn record(&mut self, line: u64, bytes: &[u8], sink: &mut dyn Sink) -> Result<()> {
+    /// Decodes one record into the batch with `decode`, or reports it.
+    fn record(
+        &mut self,
+        line: u64,
+        sink: &mut dyn Sink,
+        decode: impl FnOnce(&mut Row) -> Result<(), CodecError>,
+    ) -> Result<()> {
         self.stats.records_in += 1;
         let mut row = self.spare.pop().unwrap_or_default();
-        if let Err(e) = self.decoder.decode(bytes, &mut row) {
+        if let Err(e) = decode(&mut row) {
             self.spare.push(row);
             self.stats.malformed += 1;
             return self.issue(line, e.to_string(), sink);
