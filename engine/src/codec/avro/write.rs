@@ -287,7 +287,7 @@ fn integral(d: &Decimal) -> R<i64> {
 fn float(d: f64, out: &mut Vec<u8>) -> R<()> {
     let f = d as f32;
     if d.is_finite() && !f.is_finite() {
-        return Err(format!("DOUBLE {d} overflows an Avro float"));
+        return Err(format!("DOUBLE {d:?} overflows an Avro float"));
     }
     out.extend_from_slice(&f.to_le_bytes());
     Ok(())
@@ -312,7 +312,7 @@ fn rescale_exact(d: &Decimal, scale: u8) -> R<Decimal> {
 }
 
 /// The shortest big-endian two's complement form of `m` (at least one byte).
-fn minimal_twos_complement(m: i128) -> ([u8; 16], usize) {
+pub(super) fn minimal_twos_complement(m: i128) -> ([u8; 16], usize) {
     let be = m.to_be_bytes();
     let mut start = 0;
     while start < 15
