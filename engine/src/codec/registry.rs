@@ -308,9 +308,11 @@ pub enum RegistryError {
 
 /// A blocking client of a Confluent-compatible Schema Registry.
 ///
-/// Plain HTTP only (see the [module documentation](self)); connections are pooled and shared
-/// between clones. Every request is bounded by [`CONNECT_TIMEOUT`] and [`REQUEST_TIMEOUT`]
-/// (or the timeout given to [`RegistryClient::with_timeout`]).
+/// Plain HTTP only (see the [module documentation](self)). Every request is bounded by
+/// [`CONNECT_TIMEOUT`] and [`REQUEST_TIMEOUT`] (or the timeout given to
+/// [`RegistryClient::with_timeout`]). Each request opens its own connection: lookups are rare
+/// (once per schema id and shard, once per sink start), and a kept connection to a registry
+/// that has since gone away would cost a full timeout where a new one is refused at once.
 #[derive(Debug, Clone)]
 pub struct RegistryClient {
     /// The base URL, `http://host[:port][/path]`, without a trailing slash.
@@ -351,6 +353,8 @@ impl RegistryClient {
             // Error statuses carry the registry's explanation in the body: read it.
             .http_status_as_error(false)
             .proxy(None)
+            .max_idle_connections(0)
+            .max_idle_connections_per_host(0)
             .timeout_connect(Some(connect))
             .timeout_global(Some(request))
             .user_agent("ferris-streams")
