@@ -492,3 +492,131 @@ fn protobuf_value_round_trips_through_the_registry() {
     );
     assert_eq!(registry.requests_for_id(1), 1);
 }
+
+/// One raw HTTP/1.1 exchange with `Connection: close`: the status and the body.
+fn raw_http(url: &str, method: &str, path: &str, body: &str) -> (u16, String) {
+    let addr = url.strip_prefix("http://").expect("an http URL");
+    let mut stream = std::net::TcpStream::connect(addr).expect("connect to the test registry");
+    write!(
+        stream,
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\
+         Content-Type: application/vnd.schemaregistry.v1+json\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    )
+    .expect("send the request");
+    let mut response = String::new();
+    stream
+        .read_to_string(&mut response)
+        .expect("read the response");
+    let status = response
+        .get(9..12)
+        .and_then(|s| s.parse().ok())
+        .expect("a status line");
+    let body = response
+        .split_once("\r\n\r\n")
+        .map(|(_, body)| body.to_string())
+        .expect("a header end");
+    (status, body)
+}
+
+#[test]
+fn test_registry_serves_the_subject_endpoints() {
+    let registry = TestRegistry::start();
+    let url = registry.url();
+    registry.register("b-value", SchemaType::Avro, TRADE_AVRO);
+    registry.register("a-value", SchemaType::Protobuf, TRADE_PROTO);
+    registry.register("b-value", SchemaType::Avro, TRADE_AVRO_V2);
+
+    assert_eq!(
+        raw_http(&url, "GET", "/subjects", ""),
+        (200, r#"["a-value","b-value"]"#.to_string())
+    );
+    assert_eq!(
+        raw_http(&url, "GET", "/subjects/b-value/versions", ""),
+        (200, "[1,2]".to_string())
+    );
+    assert_eq!(
+        raw_http(&url, "GET", "/subjects/a-value/versions/1", ""),
+        (
+            200,
+            serde_json::json!({
+                "subject": "a-value", "version": 1, "id": 2,
+                "schemaType": "PROTOBUF", "schema": TRADE_PROTO
+            })
+            .to_string()
+        )
+    );
+    assert_eq!(
+        raw_http(&url, "GET", "/subjects/b-value/versions/latest", ""),
+        (
+            200,
+            serde_json::json!({
+                "subject": "b-value", "version": 2, "id": 3, "schema": TRADE_AVRO_V2
+            })
+            .to_string()
+        )
+    );
+    assert_eq!(
+        raw_http(&url, "GET", "/subjects/b-value/versions/3", ""),
+        (
+            404,
+            r#"{"error_code":40402,"message":"Version 3 not found."}"#.to_string()
+        )
+    );
+    assert_eq!(
+        raw_http(&url, "GET", "/subjects/nope/versions", ""),
+        (
+            404,
+            r#"{"error_code":40401,"message":"Subject 'nope' not found."}"#.to_string()
+        )
+    );
+    assert_eq!(
+        raw_http(&url, "GET", "/schemas/ids/9", ""),
+        (
+            404,
+            r#"{"error_code":40403,"message":"Schema not found"}"#.to_string()
+        )
+    );
+    assert_eq!(
+        raw_http(&url, "DELETE", "/schemas/ids/1", ""),
+        (
+            405,
+            r#"{"error_code":405,"message":"HTTP 405 Method Not Allowed"}"#.to_string()
+        )
+    );
+    assert_eq!(
+        raw_http(&url, "GET", "/config", ""),
+        (
+            404,
+            r#"{"error_code":404,"message":"HTTP 404 Not Found"}"#.to_string()
+        )
+    );
+    assert_eq!(
+        raw_http(&url, "POST", "/subjects/c-value/versions", "{}"),
+        (
+            422,
+            r#"{"error_code":42201,"message":"Invalid schema: no \"schema\" string in the request"}"#
+                .to_string()
+        )
+    );
+    assert_eq!(
+        raw_http(
+            &url,
+            "POST",
+            "/subjects/c-value/versions",
+            r#"{"schema":"{}","schemaType":"XML"}"#
+        ),
+        (
+            422,
+            r#"{"error_code":42201,"message":"Invalid schema type \"XML\""}"#.to_string()
+        )
+    );
+    assert_eq!(
+        raw_http(&url, "POST", "/subjects/c-value/versions", "not json").0,
+        400
+    );
+    assert_eq!(registry.total_requests(), 12);
+    assert_eq!(registry.registrations("c-value"), 3);
+    assert_eq!(registry.requests_for_id(9), 1);
+    assert!(registry.versions("c-value").is_empty());
+}
