@@ -75,7 +75,9 @@ use std::path::Path;
 use std::sync::Arc;
 
 use prost_reflect::{DescriptorPool, Kind, MessageDescriptor};
-use protox::file::{ChainFileResolver, File, FileResolver, GoogleFileResolver};
+use protox::file::{
+    ChainFileResolver, File, FileResolver, GoogleFileResolver, IncludeFileResolver,
+};
 
 mod decode;
 mod encode;
@@ -121,8 +123,11 @@ impl ProtoSchema {
             .file_name()
             .and_then(|n| n.to_str())
             .ok_or_else(|| format!("'{}' is not a .proto file name", path.display()))?;
-        let mut compiler = protox::Compiler::new([&dir])
-            .map_err(|e| format!("cannot compile {}: {e:?}", path.display()))?;
+        let mut resolver = ChainFileResolver::new();
+        resolver.add(IncludeFileResolver::new(dir.clone()));
+        resolver.add(GoogleTypeResolver);
+        resolver.add(GoogleFileResolver::new());
+        let mut compiler = protox::Compiler::with_file_resolver(resolver);
         compiler
             .open_file(name)
             .map_err(|e| format!("cannot compile {}: {e:?}", path.display()))?;
@@ -155,6 +160,7 @@ impl ProtoSchema {
             name: file_name.to_string(),
             source: source.to_string(),
         });
+        resolver.add(GoogleTypeResolver);
         resolver.add(GoogleFileResolver::new());
         let mut compiler = protox::Compiler::with_file_resolver(resolver);
         compiler
@@ -225,6 +231,44 @@ fn position(
         .position(|m| m == *target)
         .and_then(|p| i32::try_from(p).ok())
         .unwrap_or(0)
+}
+
+/// `google/type/decimal.proto` and `google/type/money.proto` as published in
+/// googleapis, so that a `.proto` file (or a schema fetched from a registry, which carries no
+/// references) can import the money types the way protox lets it import
+/// `google/protobuf/*.proto`. A file of the user's with the same name takes precedence.
+struct GoogleTypeResolver;
+
+const GOOGLE_TYPE_FILES: [(&str, &str); 2] = [
+    (
+        "google/type/decimal.proto",
+        "syntax = \"proto3\";\npackage google.type;\n\
+         option java_multiple_files = true;\n\
+         message Decimal {\n  string value = 1;\n}\n",
+    ),
+    (
+        "google/type/money.proto",
+        "syntax = \"proto3\";\npackage google.type;\n\
+         option java_multiple_files = true;\n\
+         message Money {\n  string currency_code = 1;\n  int64 units = 2;\n  int32 nanos = 3;\n}\n",
+    ),
+];
+
+impl FileResolver for GoogleTypeResolver {
+    fn resolve_path(&self, path: &Path) -> Option<String> {
+        let path = path.to_str()?;
+        GOOGLE_TYPE_FILES
+            .iter()
+            .find(|(name, _)| *name == path)
+            .map(|(name, _)| (*name).to_string())
+    }
+
+    fn open_file(&self, name: &str) -> Result<File, protox::Error> {
+        match GOOGLE_TYPE_FILES.iter().find(|(n, _)| *n == name) {
+            Some((name, source)) => File::from_source(name, source),
+            None => Err(protox::Error::file_not_found(name)),
+        }
+    }
 }
 
 /// Serves one in-memory file to protox.
