@@ -26,9 +26,10 @@
 //! **Money** is exact end to end. The one decimal convention is `google.type.Decimal`
 //! (`message Decimal { string value = 1; }`): its text is parsed by [`Decimal::from_str`](crate::value::Decimal), so
 //! `12.50` keeps its scale and a value with more than 38 digits is an error, never a rounded
-//! number. protox does not ship `google/type/decimal.proto`; any message whose full name is
-//! `google.type.Decimal` with a string field 1 is taken, whether the user declares it in their
-//! own file (`package google.type;`) or imports it. An empty or unparsable text is a record
+//! number. protox does not ship `google/type/*.proto`, so `google/type/decimal.proto` and
+//! `google/type/money.proto` are built in (a file of the user's with the same name wins); any
+//! message whose full name is `google.type.Decimal` with a string field 1 is taken, whether
+//! imported or declared in the user's own file (`package google.type;`). An empty or unparsable text is a record
 //! error (an absent field is `NULL`). `google.type.Money` stays JSON text because its currency
 //! is data: `{"currency_code":"EUR","amount":-0.75}`, the amount being `units + nanos / 10^9`
 //! written exactly with trailing zeros removed; units and nanos of opposite signs, or nanos
@@ -102,8 +103,8 @@ pub struct ProtoSchema {
 /// Which message of a `.proto` file a [`ProtoSchema`] is for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum MessageRef<'a> {
-    /// A full name (`shop.Order`), or a bare name (`Order`) that is unique in the file and its
-    /// imports.
+    /// A full name (`shop.Order`), or a bare name (`Order`) or trailing part of a full name
+    /// (`Order.Line`) that is unique in the file and its imports.
     Name(&'a str),
     /// Confluent Schema Registry message indexes (see [`ProtoSchema::message_indexes`]); an
     /// empty list means the first message, as in Confluent's wire format.
@@ -305,8 +306,12 @@ fn find_by_name(
         pool.all_messages()
             .filter(|m| !m.is_map_entry() && !m.parent_file().name().starts_with("google/"))
     };
-    let matches: Vec<MessageDescriptor> =
-        pool.all_messages().filter(|m| m.name() == name).collect();
+    // A bare name or a trailing part of a full name (`Inner`, `Outer.Inner`).
+    let suffix = format!(".{name}");
+    let matches: Vec<MessageDescriptor> = pool
+        .all_messages()
+        .filter(|m| m.full_name() == name || m.full_name().ends_with(&suffix))
+        .collect();
     match matches.as_slice() {
         [one] => Ok(one.clone()),
         [] => Err(format!(
