@@ -463,12 +463,12 @@ fn check_readable(nodes: &[Node], id: NodeId) -> Result<(), String> {
         Node::Union(branches) => {
             for &b in branches.iter() {
                 check_readable(nodes, b).map_err(|_| {
-                    format!("has type {}: {}", describe(nodes, id), {
-                        format!(
-                            "its branch {} has no SQL type (FerrisStreams has no binary type)",
-                            describe(nodes, b)
-                        )
-                    })
+                    format!(
+                        "has type {}: its branch {} has no SQL type (FerrisStreams has no \
+                         binary type)",
+                        describe(nodes, id),
+                        describe(nodes, b)
+                    )
                 })?;
             }
             Ok(())
