@@ -179,3 +179,352 @@ fn keys_and_headers_are_read_and_written() {
     let status = ferris.terminate(Duration::from_secs(20)).expect("SIGTERM");
     assert!(status.success(), "exit {status}\n{}", ferris.output());
 }
+
+const TRADE_AVRO: &str = r#"{"type":"record","name":"Trade","namespace":"ferris.test","fields":[
+  {"name":"id","type":"long"},
+  {"name":"symbol","type":"string"},
+  {"name":"price","type":{"type":"bytes","logicalType":"decimal","precision":18,"scale":4}},
+  {"name":"quantity","type":"int"},
+  {"name":"ts","type":{"type":"long","logicalType":"timestamp-millis"}},
+  {"name":"venue","type":["null","string"],"default":null}
+]}"#;
+
+const NOTIONAL_PROTO: &str = r#"syntax = "proto3";
+package ferris.test;
+
+import "google/protobuf/timestamp.proto";
+import "google/type/decimal.proto";
+
+message Notional {
+  int64 id = 1;
+  string symbol = 2;
+  google.type.Decimal notional = 3;
+  google.type.Decimal price = 4;
+  google.protobuf.Timestamp ts = 5;
+  optional string venue = 6;
+}
+"#;
+
+/// The big-endian two's complement bytes of `mantissa`, without redundant sign bytes (the
+/// form Avro decimals take).
+fn decimal_bytes(mantissa: i128) -> Vec<u8> {
+    let bytes = mantissa.to_be_bytes();
+    let sign = if mantissa < 0 { 0xff } else { 0 };
+    let mut start = 0;
+    while start < 15 && bytes[start] == sign && (bytes[start + 1] & 0x80 == sign & 0x80) {
+        start += 1;
+    }
+    bytes[start..].to_vec()
+}
+
+/// One trade as an Avro datum of [`TRADE_AVRO`], framed for schema `id`.
+fn avro_trade(
+    schema: &apache_avro::Schema,
+    id: u32,
+    trade: (i64, &str, i128, i32, i64, Option<&str>),
+) -> Vec<u8> {
+    use apache_avro::types::Value as Avro;
+    let (trade_id, symbol, price, quantity, ts, venue) = trade;
+    let venue = match venue {
+        Some(v) => Avro::Union(1, Box::new(Avro::String(v.to_string()))),
+        None => Avro::Union(0, Box::new(Avro::Null)),
+    };
+    let record = Avro::Record(vec![
+        ("id".into(), Avro::Long(trade_id)),
+        ("symbol".into(), Avro::String(symbol.into())),
+        (
+            "price".into(),
+            Avro::Decimal(apache_avro::Decimal::from(decimal_bytes(price))),
+        ),
+        ("quantity".into(), Avro::Int(quantity)),
+        ("ts".into(), Avro::TimestampMillis(ts)),
+        ("venue".into(), venue),
+    ]);
+    let mut out = vec![0];
+    out.extend_from_slice(&id.to_be_bytes());
+    out.extend(apache_avro::to_avro_datum(schema, record).expect("valid trade"));
+    out
+}
+
+/// A decoded `ferris.test.Notional` as comparable text, read with prost-reflect (an
+/// implementation independent of the engine's).
+fn notional_text(descriptor: &prost_reflect::MessageDescriptor, bytes: &[u8]) -> String {
+    use prost_reflect::{DynamicMessage, ReflectMessage, Value as P};
+    let message = DynamicMessage::decode(descriptor.clone(), bytes).expect("a Notional");
+    let mut parts = Vec::new();
+    for field in descriptor.fields() {
+        if !message.has_field(&field) {
+            parts.push(format!("{}=unset", field.name()));
+            continue;
+        }
+        let value = message.get_field(&field);
+        let text = match value.as_ref() {
+            P::I64(i) => i.to_string(),
+            P::String(s) => s.clone(),
+            P::Message(m) if m.descriptor().full_name() == "google.type.Decimal" => {
+                match m.get_field_by_number(1).as_deref() {
+                    Some(P::String(s)) => s.clone(),
+                    other => format!("{other:?}"),
+                }
+            }
+            P::Message(m) => {
+                let seconds = m.get_field_by_number(1).and_then(|v| v.as_i64());
+                let nanos = m.get_field_by_number(2).and_then(|v| v.as_i32());
+                format!("{}s+{}ns", seconds.unwrap_or(0), nanos.unwrap_or(0))
+            }
+            other => format!("{other:?}"),
+        };
+        parts.push(format!("{}={text}", field.name()));
+    }
+    parts.join(" ")
+}
+
+#[test]
+fn avro_in_through_the_registry_becomes_exact_protobuf_out() {
+    use ferris_engine::codec::registry::{SchemaType, value_subject};
+    use ferris_tests::registry::TestRegistry;
+
+    let test = "avro_in_through_the_registry_becomes_exact_protobuf_out";
+    let Some(brokers) = broker_or_skip(test) else {
+        return;
+    };
+    let registry = TestRegistry::start();
+    let (source, sink) = (unique_name("avro-trades"), unique_name("proto-notional"));
+    for topic in [&source, &sink] {
+        create_topic(&brokers, topic, 1).expect("topic");
+    }
+    let writer_id = registry.register(&value_subject(&source), SchemaType::Avro, TRADE_AVRO);
+    let schema = apache_avro::Schema::parse_str(TRADE_AVRO).expect("schema");
+    let ts = 1_767_225_600_123;
+    let trades = [
+        (1, "AAPL", 1_872_500, 100, ts, Some("XNAS")),
+        (2, "MSFT", -5_000, 3, ts + 1, None),
+        (3, "ZERO", 10_000, 0, ts + 2, None),
+        (
+            4,
+            "BIG",
+            999_999_999_999_999_999,
+            i32::MAX,
+            ts + 3,
+            Some("XLON"),
+        ),
+        (5, "TINY", 1, 1, -1, None),
+    ];
+    let mut values: Vec<Vec<u8>> = trades
+        .iter()
+        .map(|t| avro_trade(&schema, writer_id, *t))
+        .collect();
+    // Bad input: plain JSON (wrong magic byte), an id the registry does not have, and a datum
+    // cut short.
+    values.push(br#"{"id":6}"#.to_vec());
+    let mut unknown = avro_trade(&schema, 4242, trades[0]);
+    unknown[1..5].copy_from_slice(&4242u32.to_be_bytes());
+    values.push(unknown);
+    let mut truncated = avro_trade(&schema, writer_id, trades[0]);
+    truncated.truncate(9);
+    values.push(truncated);
+    let outgoing: Vec<Outgoing> = values
+        .iter()
+        .map(|v| Outgoing {
+            partition: 0,
+            key: b"k".to_vec(),
+            payload: v.clone(),
+        })
+        .collect();
+    produce_with_headers(&brokers, &source, &outgoing, &[]).expect("produce");
+
+    let dir = scratch_dir().expect("scratch");
+    let proto = dir.join(format!("{sink}.proto"));
+    std::fs::write(&proto, NOTIONAL_PROTO).expect("write proto");
+    let url = registry.url();
+    let sql = format!(
+        "CREATE STREAM notional AS \
+           SELECT id, symbol, price * quantity AS notional, price, ts, venue FROM trades \
+           WHERE quantity > 0 \
+           WITH ('trades.topic' = '{source}', 'trades.format' = 'avro', \
+                 'trades.schema.registry.url' = '{url}', \
+                 'notional.topic' = '{sink}', 'notional.format' = 'protobuf', \
+                 'notional.protobuf.file' = '{}', 'notional.protobuf.message' = 'ferris.test.Notional', \
+                 'notional.schema.registry.url' = '{url}');",
+        proto.display()
+    );
+    let mut ferris = start(test, &brokers, &sql);
+    let out = read(&brokers, &sink, 4);
+    let dlq = read(&brokers, &format!("{sink}.dlq"), 3);
+    let status = ferris.terminate(Duration::from_secs(20)).expect("SIGTERM");
+    let log = ferris.output();
+    assert!(status.success(), "exit {status}\n{log}");
+
+    // The sink registered its schema, and every value carries that id and message index [0].
+    let sink_ids = registry.versions(&value_subject(&sink));
+    assert_eq!(sink_ids.len(), 1, "one registered sink schema\n{log}");
+    let mut header = vec![0];
+    header.extend_from_slice(&sink_ids[0].to_be_bytes());
+    header.push(0);
+    let descriptor = {
+        let mut compiler = protox::Compiler::new([dir.clone()]).expect("compiler");
+        std::fs::write(
+            dir.join("google_type_decimal.proto"),
+            "syntax = \"proto3\"; package google.type; message Decimal { string value = 1; }",
+        )
+        .expect("decimal proto");
+        let fixed =
+            NOTIONAL_PROTO.replace("google/type/decimal.proto", "google_type_decimal.proto");
+        let file = dir.join(format!("{sink}-check.proto"));
+        std::fs::write(&file, fixed).expect("write check proto");
+        compiler.open_file(&file).expect("compile the check copy");
+        compiler
+            .descriptor_pool()
+            .get_message_by_name("ferris.test.Notional")
+            .expect("Notional")
+    };
+    let got: Vec<String> = out
+        .iter()
+        .map(|c| {
+            let payload = c.payload.as_deref().unwrap_or_default();
+            assert_eq!(
+                payload.get(..6),
+                Some(&header[..]),
+                "framing of {payload:?}"
+            );
+            notional_text(&descriptor, &payload[6..])
+        })
+        .collect();
+    let want = [
+        "id=1 symbol=AAPL notional=18725.0000 price=187.2500 ts=1767225600s+123000000ns venue=XNAS",
+        "id=2 symbol=MSFT notional=-1.5000 price=-0.5000 ts=1767225600s+124000000ns venue=unset",
+        "id=4 symbol=BIG notional=214748364699999999785251.6353 price=99999999999999.9999 \
+         ts=1767225600s+126000000ns venue=XLON",
+        "id=5 symbol=TINY notional=0.0001 price=0.0001 ts=-1s+999000000ns venue=unset",
+    ];
+    assert_eq!(got, want, "Protobuf output\n{log}");
+
+    let reasons: Vec<String> = dlq
+        .iter()
+        .map(|c| c.header("ferris.error").unwrap_or_default())
+        .collect();
+    assert_eq!(
+        reasons.len(),
+        3,
+        "three rejected records: {reasons:?}\n{log}"
+    );
+    assert!(reasons[0].contains("magic byte 0x7b"), "{reasons:?}");
+    assert!(reasons[1].contains("unknown schema id 4242"), "{reasons:?}");
+    assert!(reasons[2].starts_with("malformed Avro"), "{reasons:?}");
+    // The writer schema was fetched once, then served from the shard's cache.
+    assert_eq!(registry.requests_for_id(writer_id), 1, "{log}");
+}
+
+const ORDER_PROTO: &str = r#"syntax = "proto3";
+package shop;
+
+import "google/type/decimal.proto";
+
+message Order {
+  int64 id = 1;
+  string customer = 2;
+  google.type.Decimal amount = 3;
+  optional string note = 4;
+}
+"#;
+
+#[test]
+fn protobuf_in_goes_to_json_out_and_bad_messages_to_the_dlq() {
+    use prost::Message as _;
+    use prost_reflect::{DynamicMessage, Value as P};
+
+    let test = "protobuf_in_goes_to_json_out_and_bad_messages_to_the_dlq";
+    let Some(brokers) = broker_or_skip(test) else {
+        return;
+    };
+    let (source, sink) = (unique_name("proto-orders"), unique_name("json-orders"));
+    for topic in [&source, &sink] {
+        create_topic(&brokers, topic, 1).expect("topic");
+    }
+    let dir = scratch_dir().expect("scratch");
+    let proto = dir.join(format!("{source}.proto"));
+    std::fs::write(&proto, ORDER_PROTO).expect("write proto");
+    // The reference encoder: prost-reflect over the same file, with the money type declared
+    // where protox can find it.
+    let decimal_file = dir.join("google/type/decimal.proto");
+    std::fs::create_dir_all(decimal_file.parent().expect("dir")).expect("mkdir");
+    std::fs::write(
+        &decimal_file,
+        "syntax = \"proto3\"; package google.type; message Decimal { string value = 1; }",
+    )
+    .expect("decimal proto");
+    let pool = protox::compile([&proto], [&dir]).expect("compile");
+    let pool = prost_reflect::DescriptorPool::from_file_descriptor_set(pool).expect("pool");
+    let order = pool.get_message_by_name("shop.Order").expect("Order");
+    let decimal = pool
+        .get_message_by_name("google.type.Decimal")
+        .expect("Decimal");
+    let encode = |id: i64, customer: &str, amount: &str, note: Option<&str>| {
+        let mut m = DynamicMessage::new(order.clone());
+        m.set_field_by_name("id", P::I64(id));
+        m.set_field_by_name("customer", P::String(customer.into()));
+        let mut d = DynamicMessage::new(decimal.clone());
+        d.set_field_by_name("value", P::String(amount.into()));
+        m.set_field_by_name("amount", P::Message(d));
+        if let Some(n) = note {
+            m.set_field_by_name("note", P::String(n.into()));
+        }
+        m.encode_to_vec()
+    };
+    let good = [
+        encode(1, "acme", "1234.50", Some("rush")),
+        encode(2, "", "-0.000000000000000001", None),
+        encode(3, "globex", "99999999999999999999999999999999999999", None),
+    ];
+    let mut truncated = encode(4, "initech", "10.00", None);
+    truncated.truncate(truncated.len() - 3);
+    // Field 1 with wire type 7, which does not exist.
+    let bad_wire_type = vec![0x0f, 0x01];
+    let mut values: Vec<Vec<u8>> = good.to_vec();
+    values.push(truncated);
+    values.push(bad_wire_type);
+    let outgoing: Vec<Outgoing> = values
+        .iter()
+        .map(|v| Outgoing {
+            partition: 0,
+            key: b"k".to_vec(),
+            payload: v.clone(),
+        })
+        .collect();
+    produce_with_headers(&brokers, &source, &outgoing, &[]).expect("produce");
+
+    let sql = format!(
+        "CREATE STREAM orders_json AS SELECT id, customer, amount, note FROM orders \
+         WITH ('orders.topic' = '{source}', 'orders.format' = 'protobuf', \
+               'orders.protobuf.file' = '{}', 'orders.protobuf.message' = 'shop.Order', \
+               'orders_json.topic' = '{sink}');",
+        proto.display()
+    );
+    let mut ferris = start(test, &brokers, &sql);
+    let out = read(&brokers, &sink, 3);
+    let dlq = read(&brokers, &format!("{sink}.dlq"), 2);
+    let status = ferris.terminate(Duration::from_secs(20)).expect("SIGTERM");
+    let log = ferris.output();
+    assert!(status.success(), "exit {status}\n{log}");
+    let got: Vec<String> = out.iter().map(Consumed::text).collect();
+    assert_eq!(
+        got,
+        [
+            r#"{"id":1,"customer":"acme","amount":1234.50,"note":"rush"}"#,
+            r#"{"id":2,"customer":"","amount":-0.000000000000000001,"note":null}"#,
+            r#"{"id":3,"customer":"globex","amount":99999999999999999999999999999999999999,"note":null}"#,
+        ],
+        "{log}"
+    );
+    let reasons: Vec<String> = dlq
+        .iter()
+        .map(|c| c.header("ferris.error").unwrap_or_default())
+        .collect();
+    assert_eq!(reasons.len(), 2, "{reasons:?}\n{log}");
+    assert!(
+        reasons.iter().all(|r| r.starts_with("malformed Protobuf")),
+        "{reasons:?}"
+    );
+    assert_eq!(dlq[0].payload.as_deref(), Some(&values[3][..]));
+    assert_eq!(dlq[1].payload.as_deref(), Some(&values[4][..]));
+}
