@@ -41,7 +41,8 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Run one SQL statement over JSON-lines files (or stdin); print the results as JSON lines.
+    /// Run one SQL statement over JSON-lines or CSV files (or stdin); print the results as JSON
+    /// lines or CSV.
     Query(query::QueryArgs),
     /// Run an application's CREATE STREAM jobs over Kafka until SIGINT/SIGTERM.
     Run(run::RunArgs),

@@ -1,24 +1,55 @@
-//! `ferris query`: one statement over JSON-lines inputs.
+//! `ferris query`: one statement over JSON-lines or CSV inputs.
 
 use std::io::{self, LineWriter};
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 use clap::Args;
+use ferris_engine::codec::csv::CsvSchema;
 use ferris_engine::connector::file::create_output;
+use ferris_engine::job::query::Format;
 use ferris_engine::job::{InputSpec, QueryOptions, QueryStats, run_query};
 
 #[derive(Debug, Args)]
 pub struct QueryArgs {
     /// An input stream: NAME=PATH, or PATH (the stream is named after the file stem);
     /// `-` is stdin. Repeat for several inputs. Without any, stdin is read under the name the
-    /// query's FROM uses.
+    /// query's FROM uses. A path ending in `.csv` is read as CSV, any other as JSON lines,
+    /// unless --format or --input-format says otherwise.
     #[arg(short, long = "input", value_name = "[NAME=]PATH", value_parser = parse_input)]
     inputs: Vec<InputSpec>,
 
-    /// Write the results to PATH instead of stdout.
+    /// Write the results to PATH instead of stdout. A path ending in `.csv` is written as CSV
+    /// unless --format or --output-format says otherwise.
     #[arg(short, long, value_name = "PATH")]
     output: Option<PathBuf>,
+
+    /// The format of the inputs and of the output: `json` (JSON lines, one object per line;
+    /// the default) or `csv` (a header row, then one record per row; see --schema for its
+    /// types). --input-format and --output-format override it for one side.
+    #[arg(long, value_name = "FORMAT", value_parser = parse_format)]
+    format: Option<Format>,
+
+    /// The format of every input, `json` or `csv`, whatever the file names say.
+    #[arg(long, value_name = "FORMAT", value_parser = parse_format)]
+    input_format: Option<Format>,
+
+    /// The format of the output, `json` or `csv`. CSV output starts with a header row of the
+    /// column names (written even when no row follows); NULL is an empty field, the empty
+    /// string is `""`, decimals keep their exact digits and scale, timestamps are ISO-8601 UTC.
+    #[arg(long, value_name = "FORMAT", value_parser = parse_format)]
+    output_format: Option<Format>,
+
+    /// Declare the column types of a CSV input instead of inferring them per value, e.g.
+    /// 'symbol STRING, price DECIMAL(18,2), qty BIGINT, ts TIMESTAMP, ok BOOLEAN, x DOUBLE'
+    /// (the type names of CAST). The header must name exactly these columns, in any order.
+    /// A value that does not convert, or a DECIMAL(p,s) value that would need rounding, is
+    /// reported with its line and skipped. With several inputs, name the input:
+    /// NAME='col TYPE, ...' (repeatable). Without a schema, an empty field is NULL, `""` is
+    /// the empty string, true/false are BOOLEAN, integers BIGINT, other numbers exact DECIMAL,
+    /// and anything else STRING.
+    #[arg(long = "schema", value_name = "[NAME=]'COL TYPE, ...'", value_parser = parse_schema)]
+    schemas: Vec<SchemaArg>,
 
     /// Stop with exit status 1 at the first record that fails to decode or evaluate
     /// (by default it is reported on stderr and skipped).
@@ -53,6 +84,91 @@ fn parse_input(spec: &str) -> Result<InputSpec, String> {
     InputSpec::parse(spec).map_err(|e| e.to_string())
 }
 
+fn parse_format(text: &str) -> Result<Format, String> {
+    text.parse()
+}
+
+/// One `--schema`: the input it is for (all of them when unnamed) and the schema.
+#[derive(Debug, Clone)]
+struct SchemaArg {
+    input: Option<String>,
+    schema: CsvSchema,
+}
+
+fn parse_schema(text: &str) -> Result<SchemaArg, String> {
+    if let Some((name, schema)) = text.split_once('=') {
+        let name = name.trim();
+        let is_name = name
+            .chars()
+            .next()
+            .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+            && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+        if !is_name {
+            return Err(format!(
+                "'{name}' is not an input name (write NAME='col TYPE, ...')"
+            ));
+        }
+        return Ok(SchemaArg {
+            input: Some(name.to_string()),
+            schema: CsvSchema::parse(schema)?,
+        });
+    }
+    Ok(SchemaArg {
+        input: None,
+        schema: CsvSchema::parse(text)?,
+    })
+}
+
+/// The inputs with their formats and schemas as the flags say.
+fn resolve_inputs(
+    mut inputs: Vec<InputSpec>,
+    input_format: Option<Format>,
+    schemas: Vec<SchemaArg>,
+) -> anyhow::Result<Vec<InputSpec>> {
+    if let Some(format) = input_format {
+        for spec in &mut inputs {
+            spec.format = format;
+        }
+    }
+    for SchemaArg { input, schema } in schemas {
+        let spec = match &input {
+            Some(name) => {
+                let Some(at) = inputs
+                    .iter()
+                    .position(|s| s.name.eq_ignore_ascii_case(name))
+                else {
+                    let names: Vec<&str> = inputs.iter().map(|s| s.name.as_str()).collect();
+                    anyhow::bail!(
+                        "--schema {name}=...: there is no input named '{name}' (inputs: {})",
+                        names.join(", ")
+                    );
+                };
+                &mut inputs[at]
+            }
+            None => match inputs.as_mut_slice() {
+                [only] => only,
+                _ => anyhow::bail!(
+                    "--schema without a name, but there are {} inputs: write --schema \
+                     NAME='col TYPE, ...' for each CSV input",
+                    inputs.len()
+                ),
+            },
+        };
+        if spec.schema.is_some() {
+            anyhow::bail!("input '{}' has two --schema flags", spec.name);
+        }
+        if spec.format != Format::Csv {
+            anyhow::bail!(
+                "--schema is for CSV inputs, and input '{}' is read as JSON lines \
+                 (add --input-format csv, or name the file *.csv)",
+                spec.name
+            );
+        }
+        spec.schema = Some(schema);
+    }
+    Ok(inputs)
+}
+
 fn parse_batch_size(text: &str) -> Result<usize, String> {
     match text.parse::<usize>() {
         Ok(n) if n > 0 => Ok(n),
@@ -67,15 +183,27 @@ pub fn run(args: QueryArgs) -> anyhow::Result<()> {
             .with_context(|| format!("cannot read {}", path.display()))?,
         (None, None) => anyhow::bail!("no SQL statement given"),
     };
+    let output_path = args.output.unwrap_or_else(|| PathBuf::from("-"));
+    let output_format = args
+        .output_format
+        .or(args.format)
+        .or_else(|| Format::of_path(&output_path))
+        .unwrap_or_default();
     let opts = QueryOptions {
         strict: args.strict,
         batch_size: args.batch_size,
+        output_format,
     };
-    let output_path = args.output.unwrap_or_else(|| PathBuf::from("-"));
+    let inputs = if args.inputs.is_empty() {
+        vec![InputSpec::stdin_for(&sql)?]
+    } else {
+        args.inputs
+    };
+    let inputs = resolve_inputs(inputs, args.input_format.or(args.format), args.schemas)?;
     let mut output = create_output(Path::new(&output_path))?;
     // One write per reported record, as it happens.
     let mut report = LineWriter::new(io::stderr().lock());
-    let stats = run_query(&sql, &args.inputs, &mut output, &mut report, &opts)?;
+    let stats = run_query(&sql, &inputs, &mut output, &mut report, &opts)?;
     drop(report);
     eprintln!("ferris query: {}", summary(&stats));
     Ok(())

@@ -589,3 +589,300 @@ fn the_vwap_demo_emits_one_exact_row_per_symbol_and_window() {
         out.stderr
     );
 }
+
+const TRADES_CSV: &str = "symbol,price,quantity,side\n\
+AAPL,187.25,100,BUY\n\
+MSFT,415.50,5,SELL\n\
+\"NVDA\nInc\",875.40,20,BUY\n\
+XOM,112.45\n\
+XOM,112.45,300,SELL\n";
+
+/// `stderr` with the run's time and rate (the only parts that vary) replaced by `<time>`.
+fn without_timing(stderr: &str) -> String {
+    stderr
+        .lines()
+        .map(|line| match line.find(") in ") {
+            Some(at) if line.starts_with("ferris query: ") => format!("{}) in <time>", &line[..at]),
+            _ => line.to_string(),
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+#[test]
+fn query_reads_a_csv_file_by_its_name_and_reports_a_bad_record_at_its_line() {
+    let input = TempFile::new("trades.csv", TRADES_CSV);
+    let out = ferris(&["query", "--input", input.path(), BIG_TRADES], None);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert_eq!(
+        out.stdout,
+        "{\"symbol\":\"AAPL\",\"notional\":18725.00}\n\
+         {\"symbol\":\"NVDA\\nInc\",\"notional\":17508.00}\n\
+         {\"symbol\":\"XOM\",\"notional\":33735.00}\n"
+    );
+    // The short record is on line 6: the quoted symbol before it spans lines 4 and 5.
+    assert_eq!(
+        without_timing(&out.stderr),
+        "trades:6: malformed CSV: expected 4 fields as in the header, found 2\n\
+         ferris query: 5 records in, 3 out, 1 skipped (1 malformed, 0 evaluation errors) in <time>"
+    );
+}
+
+#[test]
+fn query_format_csv_reads_and_writes_csv() {
+    let out = ferris(
+        &[
+            "query",
+            "--format",
+            "csv",
+            "SELECT symbol, price * quantity AS notional, side FROM trades WHERE side = 'BUY'",
+        ],
+        Some(TRADES_CSV),
+    );
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert_eq!(
+        out.stdout,
+        "symbol,notional,side\nAAPL,18725.00,BUY\n\"NVDA\nInc\",17508.00,BUY\n"
+    );
+    assert_eq!(
+        without_timing(&out.stderr),
+        "trades:6: malformed CSV: expected 4 fields as in the header, found 2\n\
+         ferris query: 5 records in, 2 out, 1 skipped (1 malformed, 0 evaluation errors) in <time>"
+    );
+}
+
+#[test]
+fn query_converts_between_json_and_csv() {
+    // JSON lines in, CSV out: NULL is empty, the empty string is "", JSON is quoted.
+    let json =
+        "{\"a\":\"x,y\",\"b\":null,\"c\":\"\",\"d\":{\"k\":1.50}}\n{\"a\":\"z\",\"b\":-0.5}\n";
+    let input = TempFile::new("t.jsonl", json);
+    let out = ferris(
+        &[
+            "query",
+            "-i",
+            input.path(),
+            "--output-format",
+            "csv",
+            "SELECT * FROM t",
+        ],
+        None,
+    );
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert_eq!(
+        out.stdout,
+        "a,b,c,d\n\"x,y\",,\"\",\"{\"\"k\"\":1.50}\"\nz,-0.5,,\n"
+    );
+
+    // The CSV back in, JSON out (--format csv with --output-format json).
+    let out = ferris(
+        &[
+            "query",
+            "--format",
+            "csv",
+            "--output-format",
+            "json",
+            "SELECT * FROM t",
+        ],
+        Some(&out.stdout),
+    );
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert_eq!(
+        out.lines(),
+        [
+            r#"{"a":"x,y","b":null,"c":"","d":"{\"k\":1.50}"}"#,
+            r#"{"a":"z","b":-0.5,"c":null,"d":null}"#
+        ]
+    );
+}
+
+#[test]
+fn query_input_format_overrides_the_file_name_and_output_csv_follows_the_output_name() {
+    let input = TempFile::new("looks.csv", TRADES);
+    let output = TempFile::new("out.csv", "old contents\n");
+    let out = ferris(
+        &[
+            "query",
+            "--input-format",
+            "json",
+            "-i",
+            &format!("trades={}", input.path()),
+            "-o",
+            output.path(),
+            BIG_TRADES,
+        ],
+        None,
+    );
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert_eq!(out.stdout, "");
+    assert_eq!(
+        std::fs::read_to_string(output.path()).unwrap(),
+        "symbol,notional\nAAPL,18725.00\nNVDA,17508.00\nXOM,33735.00\n"
+    );
+}
+
+#[test]
+fn query_schema_declares_csv_types_and_reports_values_that_do_not_fit() {
+    let text = "ts,symbol,price,qty\n\
+                2026-01-01T00:00:01Z,A,10.5,1\n\
+                2026-01-01T00:00:02Z,B,10.555,2\n\
+                1767225603000,C,7,x\n\
+                2026-01-01T00:00:04Z,D,007,4\n";
+    let out = ferris(
+        &[
+            "query",
+            "--format",
+            "csv",
+            "--schema",
+            "symbol STRING, price DECIMAL(10,2), qty BIGINT, ts TIMESTAMP",
+            "SELECT ts, symbol, price * qty AS notional FROM trades",
+        ],
+        Some(text),
+    );
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert_eq!(
+        out.stdout,
+        "ts,symbol,notional\n\
+         2026-01-01T00:00:01.000Z,A,10.50\n\
+         2026-01-01T00:00:04.000Z,D,28.00\n"
+    );
+    assert_eq!(
+        without_timing(&out.stderr),
+        "trades:3: malformed CSV: column 'price': 10.555 has more than 2 digits after the point \
+         for DECIMAL(10,2)\n\
+         trades:4: malformed CSV: column 'qty': cannot cast 'x' to BIGINT\n\
+         ferris query: 4 records in, 2 out, 2 skipped (2 malformed, 0 evaluation errors) in <time>"
+    );
+}
+
+#[test]
+fn query_schema_flags_name_their_inputs() {
+    let a = TempFile::new("a.csv", "k,v\nx,1.5\n");
+    let b = TempFile::new("b.csv", "k,w\nx,2\n");
+    let sql = "SELECT k, v FROM a";
+    let run = |schemas: &[&str]| {
+        let mut args = vec!["query", "-i", a.path(), "-i", b.path()];
+        for s in schemas {
+            args.extend(["--schema", s]);
+        }
+        args.push(sql);
+        ferris(&args, None)
+    };
+    let out = run(&["a=k STRING, v DECIMAL(4,2)", "B=k STRING, w BIGINT"]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert_eq!(out.stdout, "{\"k\":\"x\",\"v\":1.50}\n");
+
+    let out = run(&["k STRING, v DECIMAL(4,2)"]);
+    assert_eq!(out.code, 1);
+    assert_eq!(
+        out.stderr,
+        "error: --schema without a name, but there are 2 inputs: write --schema \
+         NAME='col TYPE, ...' for each CSV input\n"
+    );
+    let out = run(&["c=k STRING"]);
+    assert_eq!(out.code, 1);
+    assert_eq!(
+        out.stderr,
+        "error: --schema c=...: there is no input named 'c' (inputs: a, b)\n"
+    );
+    let out = run(&["a=k STRING, v DECIMAL(4,2)", "b=k STRING"]);
+    assert_eq!(out.code, 1);
+    assert_eq!(
+        out.stderr,
+        format!(
+            "error: configuration error: input 'b' ({}): the header does not match the schema \
+             (in the header but not declared: w)\n",
+            b.path()
+        )
+    );
+}
+
+#[test]
+fn query_refuses_bad_schemas_and_formats() {
+    let out = ferris(
+        &[
+            "query",
+            "--schema",
+            "price DECIMAL(40,2)",
+            "SELECT 1 FROM t",
+        ],
+        None,
+    );
+    assert_eq!(out.code, 2);
+    assert!(
+        out.stderr.contains(
+            "invalid value 'price DECIMAL(40,2)' for '--schema <[NAME=]'COL TYPE, ...'>': \
+             column 'price': DECIMAL precision/scale 40 out of range 1..38"
+        ),
+        "{}",
+        out.stderr
+    );
+    let out = ferris(&["query", "--format", "xml", "SELECT 1 FROM t"], None);
+    assert_eq!(out.code, 2);
+    assert!(
+        out.stderr
+            .contains("invalid value 'xml' for '--format <FORMAT>': unknown format 'xml' (use 'json' or 'csv')"),
+        "{}",
+        out.stderr
+    );
+    // A schema for an input read as JSON lines.
+    let out = ferris(
+        &["query", "--schema", "a BIGINT", "SELECT a FROM t"],
+        Some("{\"a\":1}\n"),
+    );
+    assert_eq!(out.code, 1);
+    assert_eq!(
+        out.stderr,
+        "error: --schema is for CSV inputs, and input 't' is read as JSON lines (add \
+         --input-format csv, or name the file *.csv)\n"
+    );
+}
+
+#[test]
+fn an_unknown_csv_column_is_a_sql_error_naming_the_header() {
+    let input = TempFile::new("trades.csv", TRADES_CSV);
+    let out = ferris(
+        &[
+            "query",
+            "-i",
+            input.path(),
+            "SELECT symbol, volume FROM trades",
+        ],
+        None,
+    );
+    assert_eq!(out.code, 2, "{}", out.stderr);
+    assert_eq!(out.stdout, "");
+    assert_eq!(
+        out.stderr,
+        "error: unknown column 'volume' at line 1, column 16; stream 'trades' has columns: \
+         symbol, price, quantity, side\n"
+    );
+}
+
+#[test]
+fn strict_stops_at_a_bad_csv_record() {
+    let input = TempFile::new("trades.csv", TRADES_CSV);
+    let out = ferris(
+        &[
+            "query",
+            "--strict",
+            "--batch-size",
+            "1",
+            "--format",
+            "csv",
+            "-i",
+            input.path(),
+            "SELECT symbol FROM trades",
+        ],
+        None,
+    );
+    assert_eq!(out.code, 1, "{}", out.stderr);
+    assert_eq!(
+        out.stdout, "symbol\nAAPL\nMSFT\n\"NVDA\nInc\"\n",
+        "the records before the bad one were written"
+    );
+    assert_eq!(
+        out.stderr,
+        "error: trades:6: malformed CSV: expected 4 fields as in the header, found 2\n"
+    );
+}

@@ -427,7 +427,8 @@ struct Opened<'a> {
 enum Records<'a> {
     Json(Peeked<'a>),
     Csv {
-        reader: CsvReader<Box<dyn Read + 'a>>,
+        /// Boxed: the `csv` crate's reader state is large.
+        reader: Box<CsvReader<Box<dyn Read + 'a>>>,
         schema: Option<CsvSchema>,
     },
 }
@@ -461,7 +462,10 @@ impl<'a> Opened<'a> {
                         FerrisError::Config(format!("input '{name}' ({label}): {e}"))
                     })?;
                 }
-                Records::Csv { reader, schema }
+                Records::Csv {
+                    reader: Box::new(reader),
+                    schema,
+                }
             }
         };
         Ok(Opened {
