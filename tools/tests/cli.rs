@@ -825,11 +825,8 @@ fn query_refuses_bad_schemas_and_formats() {
         "{}",
         out.stderr
     );
-    // A schema for an input read as JSON lines.
-    let out = ferris(
-        &["query", "--schema", "a BIGINT", "SELECT a FROM t"],
-        Some("{\"a\":1}\n"),
-    );
+    // A schema for an input read as JSON lines (refused before stdin is read).
+    let out = ferris(&["query", "--schema", "a BIGINT", "SELECT a FROM t"], None);
     assert_eq!(out.code, 1);
     assert_eq!(
         out.stderr,
