@@ -52,13 +52,28 @@ impl std::fmt::Display for WireError {
 /// Reads one varint at `*pos`, advancing it.
 #[inline(always)]
 pub(crate) fn varint(buf: &[u8], pos: &mut usize) -> Result<u64, WireError> {
-    match buf.get(*pos) {
-        Some(&b) if b < 0x80 => {
-            *pos += 1;
-            Ok(u64::from(b))
+    // One- and two-byte varints (tags, small numbers, lengths up to 16 KiB) are the common
+    // case; the loop is out of line.
+    match buf.get(*pos..*pos + 2) {
+        Some(&[b0, b1]) => {
+            if b0 < 0x80 {
+                *pos += 1;
+                return Ok(u64::from(b0));
+            }
+            if b1 < 0x80 {
+                *pos += 2;
+                return Ok(u64::from(b0 & 0x7f) | (u64::from(b1) << 7));
+            }
+            varint_slow(buf, pos)
         }
-        Some(_) => varint_slow(buf, pos),
-        None => Err(WireError::Truncated("varint")),
+        _ => match buf.get(*pos) {
+            Some(&b) if b < 0x80 => {
+                *pos += 1;
+                Ok(u64::from(b))
+            }
+            Some(_) => varint_slow(buf, pos),
+            None => Err(WireError::Truncated("varint")),
+        },
     }
 }
 
