@@ -18,10 +18,10 @@ use crate::codec::registry::{
 use crate::codec::{Decoder, Encoder};
 use crate::error::CodecError;
 use crate::sql::planner::InputField;
-use crate::value::Value;
+use crate::value::{Row, Value};
 
 /// How a record key is read into `_key` and written from it (`'<stream>.key.format'`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Default)]
 pub enum KeyFormat {
     /// The key's bytes as text (`STRING`; bytes that are not UTF-8 are replaced). Writing
     /// uses the value's SQL text form (`CAST(_key AS STRING)`).
@@ -30,43 +30,103 @@ pub enum KeyFormat {
     /// The key is one JSON value, typed like a JSON field: `"A"` is a STRING, `42` a BIGINT,
     /// `12.50` a DECIMAL, an object or array JSON text. Writing produces the value's JSON.
     Json,
+    /// The key is one Avro datum of `'<stream>.key.avro.schema'` (any Avro type), typed like an
+    /// Avro field: a `long` is a BIGINT, a record JSON text. Kept as a one-field record
+    /// wrapping the key schema: its binary encoding is exactly the key's.
+    Avro(Arc<AvroSchema>),
 }
 
+/// The field of the record that wraps an Avro key schema.
+const AVRO_KEY_FIELD: &str = "key";
+
 impl KeyFormat {
-    /// `string` or `json`, in any case.
+    /// `string` or `json`, in any case (`avro` needs a schema: see
+    /// [`StreamFormat::from_properties`]).
     pub fn parse(text: &str) -> Result<KeyFormat, String> {
         match text.to_ascii_lowercase().as_str() {
             "string" => Ok(KeyFormat::String),
             "json" => Ok(KeyFormat::Json),
             _ => Err(format!(
-                "unknown key format '{text}' (use 'string' or 'json')"
+                "unknown key format '{text}' (use 'string', 'json' or 'avro')"
             )),
         }
     }
 
+    /// Avro keys of the schema `text` (any Avro type).
+    pub fn avro(text: &str) -> Result<KeyFormat, String> {
+        let wrapped = format!(
+            r#"{{"type":"record","name":"Key","namespace":"ferris.key","fields":[{{"name":"{AVRO_KEY_FIELD}","type":{text}}}]}}"#
+        );
+        AvroSchema::parse(&wrapped).map(|s| KeyFormat::Avro(Arc::new(s)))
+    }
+
+    /// The key reader and writer of one shard.
+    pub fn codec(&self) -> Result<KeyCodec, String> {
+        Ok(match self {
+            KeyFormat::String => KeyCodec::String,
+            KeyFormat::Json => KeyCodec::Json,
+            KeyFormat::Avro(schema) => {
+                let field = [InputField {
+                    name: AVRO_KEY_FIELD.to_string(),
+                    system: None,
+                }];
+                KeyCodec::Avro {
+                    decoder: AvroDecoder::new(schema, &field)?,
+                    encoder: AvroEncoder::new(schema, &[AVRO_KEY_FIELD.to_string()])?,
+                    row: Vec::with_capacity(1),
+                }
+            }
+        })
+    }
+}
+
+/// Reads record keys into `_key` values and writes `_key` values as record keys, for one
+/// shard (see [`KeyFormat`]).
+#[derive(Debug, Clone)]
+pub enum KeyCodec {
+    /// Text keys.
+    String,
+    /// JSON keys.
+    Json,
+    /// Avro keys.
+    Avro {
+        /// Reads the wrapping record's one field.
+        decoder: AvroDecoder,
+        /// Writes it.
+        encoder: AvroEncoder,
+        /// The one-slot row, reused.
+        row: Row,
+    },
+}
+
+impl KeyCodec {
     /// The `_key` value of a record key.
-    pub fn read(self, key: &[u8]) -> Result<Value, CodecError> {
+    pub fn read(&mut self, key: &[u8]) -> Result<Value, CodecError> {
+        let in_key = |e: CodecError, format: &'static str| match e {
+            CodecError::Malformed { message, .. } => CodecError::Malformed { format, message },
+            other => other,
+        };
         match self {
-            KeyFormat::String => Ok(Value::string(&String::from_utf8_lossy(key))),
-            KeyFormat::Json => decode_value(key).map_err(|e| match e {
-                CodecError::Malformed { message, .. } => CodecError::Malformed {
-                    format: "JSON key",
-                    message,
-                },
-                other => other,
-            }),
+            KeyCodec::String => Ok(Value::string(&String::from_utf8_lossy(key))),
+            KeyCodec::Json => decode_value(key).map_err(|e| in_key(e, "JSON key")),
+            KeyCodec::Avro { decoder, row, .. } => {
+                decoder
+                    .decode(key, row)
+                    .map_err(|e| in_key(e, "Avro key"))?;
+                Ok(row.pop().unwrap_or(Value::Null))
+            }
         }
     }
 
     /// Writes the record key for `value` into `out` (cleared first); `Ok(false)` for `NULL`,
     /// which means "no key".
-    pub fn write(self, value: &Value, out: &mut Vec<u8>) -> Result<bool, CodecError> {
+    pub fn write(&mut self, value: &Value, out: &mut Vec<u8>) -> Result<bool, CodecError> {
         out.clear();
         if value.is_null() {
             return Ok(false);
         }
         match self {
-            KeyFormat::String => match value {
+            KeyCodec::String => match value {
                 Value::String(s) => out.extend_from_slice(s.as_bytes()),
                 other => {
                     use std::io::Write as _;
@@ -74,7 +134,10 @@ impl KeyFormat {
                         .map_err(|e| CodecError::Unencodable(format!("key: {e}")))?;
                 }
             },
-            KeyFormat::Json => write_value(value, out)?,
+            KeyCodec::Json => write_value(value, out)?,
+            KeyCodec::Avro { encoder, .. } => {
+                encoder.encode(std::slice::from_ref(value), out)?;
+            }
         }
         Ok(true)
     }
@@ -130,9 +193,37 @@ impl StreamFormat {
             .map(RegistryClient::new)
             .transpose()
             .map_err(|m| err("schema.registry.url", m))?;
-        let key = match lookup("key.format") {
-            Some(k) => KeyFormat::parse(k).map_err(|m| err("key.format", m))?,
-            None => KeyFormat::default(),
+        let key_schema = match (lookup("key.avro.schema"), lookup("key.avro.schema.file")) {
+            (Some(_), Some(_)) => {
+                return Err(err(
+                    "key.avro.schema",
+                    "give the key schema inline or as a file, not both".into(),
+                ));
+            }
+            (Some(inline), None) => Some(("key.avro.schema", inline.to_string())),
+            (None, Some(path)) => Some((
+                "key.avro.schema.file",
+                std::fs::read_to_string(path)
+                    .map_err(|e| err("key.avro.schema.file", format!("cannot read {path}: {e}")))?,
+            )),
+            (None, None) => None,
+        };
+        let key = match (lookup("key.format"), key_schema) {
+            (Some(k), Some((which, text))) if k.eq_ignore_ascii_case("avro") => {
+                KeyFormat::avro(&text).map_err(|m| err(which, m))?
+            }
+            (Some(k), None) if k.eq_ignore_ascii_case("avro") => {
+                return Err(err(
+                    "key.format",
+                    "Avro keys need their schema: set 'key.avro.schema' or 'key.avro.schema.file'"
+                        .into(),
+                ));
+            }
+            (_, Some((which, _))) => {
+                return Err(err(which, "set, but 'key.format' is not 'avro'".into()));
+            }
+            (Some(k), None) => KeyFormat::parse(k).map_err(|m| err("key.format", m))?,
+            (None, None) => KeyFormat::default(),
         };
         let format = lookup("format").map(str::to_ascii_lowercase);
         let avro_keys = ["avro.schema", "avro.schema.file"];
@@ -330,5 +421,122 @@ impl StreamFormat {
             prefix,
             inner: Box::new(inner),
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::value::Decimal;
+
+    fn props<'a>(pairs: &'a [(&'a str, &'a str)]) -> impl Fn(&str) -> Option<&'a str> {
+        move |key| pairs.iter().rev().find(|(k, _)| *k == key).map(|(_, v)| *v)
+    }
+
+    #[test]
+    fn string_and_json_keys_read_and_write() {
+        let mut text = KeyFormat::String.codec().unwrap();
+        assert_eq!(text.read(b"AAPL").unwrap(), Value::string("AAPL"));
+        let mut out = Vec::new();
+        assert!(text.write(&Value::BigInt(-7), &mut out).unwrap());
+        assert_eq!(out, b"-7");
+        assert!(!text.write(&Value::Null, &mut out).unwrap());
+        assert!(out.is_empty());
+
+        let mut json = KeyFormat::Json.codec().unwrap();
+        assert_eq!(json.read(b"42").unwrap(), Value::BigInt(42));
+        assert_eq!(
+            json.read(b"12.50").unwrap(),
+            Value::Decimal(Decimal::new(1250, 2).unwrap())
+        );
+        assert_eq!(json.read(br#""A""#).unwrap(), Value::string("A"));
+        assert_eq!(
+            json.read(br#"{"a": 1}"#).unwrap(),
+            Value::Json("{\"a\":1}".into())
+        );
+        let err = json.read(b"not json").unwrap_err().to_string();
+        assert!(err.starts_with("malformed JSON key: "), "{err}");
+        assert!(json.write(&Value::string("x\"y"), &mut out).unwrap());
+        assert_eq!(out, br#""x\"y""#);
+    }
+
+    #[test]
+    fn avro_keys_of_any_schema_read_and_write_the_plain_datum() {
+        let format = StreamFormat::from_properties(
+            props(&[("key.format", "avro"), ("key.avro.schema", r#""long""#)]),
+            false,
+        )
+        .unwrap();
+        let mut long = format.key.codec().unwrap();
+        // -3 zig-zag encoded is 5.
+        assert_eq!(long.read(&[5]).unwrap(), Value::BigInt(-3));
+        let mut out = Vec::new();
+        assert!(long.write(&Value::BigInt(-3), &mut out).unwrap());
+        assert_eq!(out, [5]);
+        let err = long.read(&[0x80]).unwrap_err().to_string();
+        assert!(err.starts_with("malformed Avro key: "), "{err}");
+
+        let record = KeyFormat::avro(
+            r#"{"type":"record","name":"K","fields":[{"name":"acct","type":"string"},
+                {"name":"amount","type":{"type":"bytes","logicalType":"decimal","precision":9,"scale":2}}]}"#,
+        )
+        .unwrap();
+        let mut record = record.codec().unwrap();
+        // "ab" (length 2 -> 4), then the decimal 12.50 = 1250 = 0x04e2 (length 2 -> 4).
+        let datum = [4, b'a', b'b', 4, 0x04, 0xe2];
+        let value = record.read(&datum).unwrap();
+        assert_eq!(value, Value::Json(r#"{"acct":"ab","amount":12.50}"#.into()));
+        assert!(record.write(&value, &mut out).unwrap());
+        assert_eq!(out, datum);
+    }
+
+    #[test]
+    fn format_properties_are_checked() {
+        let err = |pairs: &[(&str, &str)], sink: bool| {
+            StreamFormat::from_properties(props(pairs), sink).unwrap_err()
+        };
+        assert_eq!(
+            err(&[("key.format", "avro")], false).message,
+            "Avro keys need their schema: set 'key.avro.schema' or 'key.avro.schema.file'"
+        );
+        assert_eq!(
+            err(&[("key.avro.schema", "\"long\"")], false).message,
+            "set, but 'key.format' is not 'avro'"
+        );
+        assert_eq!(err(&[("key.format", "xml")], false).key, "key.format");
+        assert_eq!(err(&[("format", "avro")], false).key, "avro.schema");
+        // A registry source needs no local schema; a registry sink does.
+        let registry = [
+            ("format", "avro"),
+            ("schema.registry.url", "http://127.0.0.1:1"),
+        ];
+        assert!(StreamFormat::from_properties(props(&registry), false).is_ok());
+        assert_eq!(err(&registry, true).key, "avro.schema");
+        assert_eq!(
+            err(&[("format", "json"), ("protobuf.file", "x.proto")], false).message,
+            "set, but the stream's format is json"
+        );
+        assert_eq!(
+            err(
+                &[("format", "protobuf"), ("protobuf.file", "x.proto")],
+                false
+            )
+            .key,
+            "protobuf.message"
+        );
+        let missing = err(
+            &[
+                ("format", "protobuf"),
+                ("protobuf.file", "/nonexistent/x.proto"),
+                ("protobuf.message", "X"),
+            ],
+            false,
+        );
+        assert_eq!(missing.key, "protobuf.file");
+        assert!(missing.message.contains("x.proto"), "{}", missing.message);
+        assert_eq!(
+            err(&[("schema.registry.url", "https://r:8081")], false).key,
+            "schema.registry.url"
+        );
     }
 }

@@ -23,6 +23,8 @@ pub const ENGINE_KEYS: &[&str] = &[
     "topic",
     "format",
     "key.format",
+    "key.avro.schema",
+    "key.avro.schema.file",
     "avro.schema",
     "avro.schema.file",
     "protobuf.file",

@@ -22,6 +22,7 @@ use super::runtime::{self, now_millis};
 use super::state::{
     CHECKPOINT_PARTITION, Emit, OUTPUT_PARTITION, ShardMsg, StateShard, checkpoint_topic,
 };
+use crate::codec::format::KeyCodec;
 use crate::codec::json::{encode_array, write_value};
 use crate::codec::{Decoder, Encoder};
 use crate::connector::kafka::{
@@ -142,7 +143,9 @@ pub struct JobShard {
     out: Vec<u8>,
     report: ShardReport,
     /// Input slots filled from record metadata rather than the payload.
-    system_slots: Vec<(usize, SystemColumn)>,
+    system_slots: SystemSlots,
+    /// Writes the query's `_key` as record keys.
+    sink_key: KeyCodec,
     /// GROUP BY state, for aggregating jobs.
     state: Option<StateShard>,
     key: Vec<u8>,
@@ -281,7 +284,20 @@ impl JobShard {
         let encoder = job.sink_format.encoder(&job.output_names()).map_err(|m| {
             FerrisError::Config(format!("{}: sink '{}': {m}", job.name, job.sink.name))
         })?;
+        let system_slots = SystemSlots {
+            slots: system_slots,
+            key: job.source_format.key.codec().map_err(|m| {
+                FerrisError::Config(format!(
+                    "{}: source '{}' key: {m}",
+                    job.name, job.source.name
+                ))
+            })?,
+        };
+        let sink_key = job.sink_format.key.codec().map_err(|m| {
+            FerrisError::Config(format!("{}: sink '{}' key: {m}", job.name, job.sink.name))
+        })?;
         Ok(JobShard {
+            sink_key,
             state,
             key: Vec::with_capacity(64),
             out_key: OutKey::Input,
@@ -393,7 +409,7 @@ impl JobShard {
                         &mut self.decoder,
                         &self.pipeline,
                         &mut self.row,
-                        &self.system_slots,
+                        &mut self.system_slots,
                         state,
                         now_ms,
                     ),
@@ -432,11 +448,17 @@ impl JobShard {
                 &mut self.row,
                 &mut self.result,
                 &mut self.out,
-                &self.system_slots,
+                &mut self.system_slots,
             );
             let outcome = match outcome {
                 RecordOutcome::Output => {
-                    match output_key_and_headers(&self.job, &message, &self.result, &mut self.key) {
+                    match output_key_and_headers(
+                        &self.job,
+                        &mut self.sink_key,
+                        &message,
+                        &self.result,
+                        &mut self.key,
+                    ) {
                         Ok((key, headers)) => {
                             self.out_key = key;
                             self.out_headers = headers;
@@ -700,9 +722,7 @@ impl JobShard {
                             let layout = self.job.output;
                             let key = match layout.key {
                                 Some(k) => self
-                                    .job
-                                    .sink_format
-                                    .key
+                                    .sink_key
                                     .write(&row[k], &mut self.key)
                                     .map(|present| key_ok = present),
                                 None => Ok(()),
@@ -875,7 +895,7 @@ fn handle_record(
     row: &mut Row,
     result: &mut Row,
     out: &mut Vec<u8>,
-    system_slots: &[(usize, SystemColumn)],
+    system_slots: &mut SystemSlots,
 ) -> RecordOutcome {
     if let Err(rejected) = decode_record(message, job, decoder, row, system_slots) {
         return rejected;
@@ -906,7 +926,7 @@ fn decode_record(
     job: &KafkaJob,
     decoder: &mut Decoder,
     row: &mut Row,
-    system_slots: &[(usize, SystemColumn)],
+    system_slots: &mut SystemSlots,
 ) -> std::result::Result<(), RecordOutcome> {
     let Some(payload) = message.payload() else {
         return Err(RecordOutcome::Rejected {
@@ -935,7 +955,7 @@ fn route_record(
     decoder: &mut Decoder,
     pipeline: &Pipeline,
     row: &mut Row,
-    system_slots: &[(usize, SystemColumn)],
+    system_slots: &mut SystemSlots,
     state: &mut StateShard,
     now_ms: i64,
 ) -> std::result::Result<bool, RecordOutcome> {
@@ -959,14 +979,21 @@ fn route_record(
     Ok(true)
 }
 
+/// The input slots that come from a record's metadata, and the reader of its key.
+#[derive(Debug)]
+struct SystemSlots {
+    slots: Vec<(usize, SystemColumn)>,
+    key: KeyCodec,
+}
+
 /// Fills the input slots that come from the record's metadata.
 fn fill_system_slots(
     message: &BorrowedMessage<'_>,
     job: &KafkaJob,
     row: &mut Row,
-    system_slots: &[(usize, SystemColumn)],
+    system_slots: &mut SystemSlots,
 ) -> std::result::Result<(), CodecError> {
-    for &(slot, column) in system_slots {
+    for &(slot, column) in &system_slots.slots {
         row[slot] = match column {
             SystemColumn::Offset => Value::BigInt(message.offset()),
             SystemColumn::Partition => Value::BigInt(i64::from(message.partition())),
@@ -975,7 +1002,7 @@ fn fill_system_slots(
                 .to_millis()
                 .map_or(Value::Null, Value::Timestamp),
             SystemColumn::Key => match message.key() {
-                Some(k) => job.source_format.key.read(k)?,
+                Some(k) => system_slots.key.read(k)?,
                 None => Value::Null,
             },
             SystemColumn::Topic => Value::string(&job.source.topic),
@@ -992,6 +1019,7 @@ fn fill_system_slots(
 /// and `_headers` when it sets them, else the input record's.
 fn output_key_and_headers(
     job: &KafkaJob,
+    sink_key: &mut KeyCodec,
     message: &BorrowedMessage<'_>,
     result: &[Value],
     key: &mut Vec<u8>,
@@ -999,7 +1027,7 @@ fn output_key_and_headers(
     let layout = job.output;
     let out_key = match layout.key {
         None => OutKey::Input,
-        Some(k) => match job.sink_format.key.write(&result[k], key)? {
+        Some(k) => match sink_key.write(&result[k], key)? {
             true => OutKey::Encoded,
             false => OutKey::Absent,
         },
