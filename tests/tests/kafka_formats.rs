@@ -43,8 +43,11 @@ fn read(brokers: &str, topic: &str, expected: usize) -> Vec<Consumed> {
     .expect("read topic")
 }
 
-/// (key, payload, headers) of each record, in offset order (one partition).
-fn summary(records: &[Consumed]) -> Vec<(String, String, Vec<(String, String)>)> {
+/// A record as (key, payload, headers), all as text.
+type Summary = (String, String, Vec<(String, String)>);
+
+/// Each record as a [`Summary`], in offset order (one partition).
+fn summary(records: &[Consumed]) -> Vec<Summary> {
     records
         .iter()
         .map(|c| {
