@@ -222,7 +222,7 @@ impl ProtobufDecoder {
         self.seen[i] = self.generation;
         let entry = &self.entries[i];
         match &entry.shape {
-            Shape::Scalar(s) => row[entry.slot] = read_scalar(s, wire_type, bytes, pos)?,
+            Shape::Scalar(s) => put(&mut row[entry.slot], read_scalar(s, wire_type, bytes, pos)?),
             Shape::Special(special) => {
                 if wire_type != wire::LEN {
                     return Err(FieldError::WireType {
@@ -370,6 +370,19 @@ fn scalar_default(s: &Scalar) -> Value {
     }
 }
 
+/// Stores `v` in `slot`, overwriting a plain value of the same type in place: the usual case
+/// (each slot holds the same type record after record) then skips dropping the old value.
+#[inline(always)]
+fn put(slot: &mut Value, v: Value) {
+    match (slot, v) {
+        (Value::BigInt(x), Value::BigInt(y)) => *x = y,
+        (Value::Timestamp(x), Value::Timestamp(y)) => *x = y,
+        (Value::Double(x), Value::Double(y)) => *x = y,
+        (Value::Decimal(x), Value::Decimal(y)) => *x = y,
+        (slot, v) => *slot = v,
+    }
+}
+
 /// A `uint64`/`fixed64`: `BIGINT` when it fits, else an exact `DECIMAL`.
 #[inline(always)]
 fn unsigned(v: u64) -> Result<Value, FieldError> {
@@ -468,7 +481,7 @@ fn read_special(
                 expect(wire_type, wire::VARINT, "int32")?;
                 acc.b = i64::from(wire::varint(buf, &mut pos)? as i32);
             }
-            (Special::Wrapper(s), 1) => *slot = read_scalar(s, wire_type, buf, &mut pos)?,
+            (Special::Wrapper(s), 1) => put(slot, read_scalar(s, wire_type, buf, &mut pos)?),
             _ => wire::skip(buf, &mut pos, number, wire_type)?,
         }
     }
@@ -484,11 +497,11 @@ fn read_special(
                     "google.type.Decimal value '{t}' is not an exact decimal ({e})"
                 ))
             })?;
-            *slot = Value::Decimal(d);
+            put(slot, Value::Decimal(d));
         }
         Special::Timestamp => {
             let ms = json::timestamp_millis(acc.a, acc.b).map_err(FieldError::Value)?;
-            *slot = Value::Timestamp(ms);
+            put(slot, Value::Timestamp(ms));
         }
         Special::Money => {
             let t = text(acc)?;
