@@ -1,5 +1,5 @@
 //! Protobuf codec cost per record: [`ProtobufDecoder`] and [`ProtobufEncoder`] over a Nexmark
-//! Bid, 1024 distinct records (fixed seed) per iteration, about 120 bytes each:
+//! Bid, 1024 distinct records (fixed seed) per iteration, about 130 bytes each:
 //!
 //! ```proto
 //! message Bid {
