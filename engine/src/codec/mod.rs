@@ -5,6 +5,14 @@
 //!
 //! - [`json`]: JSON objects with exact numbers — number text becomes `BIGINT` or an exact
 //!   `DECIMAL`, never an `f64`; nested objects and arrays stay JSON text with their digits.
+//! - [`avro`]: one Avro datum per value, decoded straight into rows from a compiled schema.
+//! - [`protobuf`]: the user's own `.proto` message, compiled at start, wire format walked
+//!   straight into rows.
+//! - [`registry`]: the Confluent Schema Registry wire format and client; [`registered`]: the
+//!   per-shard decoder cache per writer schema id.
+//! - [`csv`]: CSV files with a header row (`ferris query`).
+//! - [`format`]: a stream's key and value format from its properties, and the [`Decoder`] /
+//!   [`Encoder`] each shard builds from it once.
 
 pub mod avro;
 pub mod csv;
