@@ -4,6 +4,7 @@
 
 pub mod aggregate;
 mod filter;
+pub mod passthrough;
 mod project;
 
 pub use filter::FilterExec;

@@ -143,6 +143,64 @@ pub enum LikeOperand {
 }
 
 impl Expr {
+    /// Calls `f` with every row position the expression reads.
+    pub fn for_each_column(&self, f: &mut impl FnMut(usize)) {
+        match self {
+            Expr::Literal(_) => {}
+            Expr::Column(i) => f(*i),
+            Expr::Binary { left, right, .. } => {
+                left.for_each_column(f);
+                right.for_each_column(f);
+            }
+            Expr::And(a, b) | Expr::Or(a, b) | Expr::NullIf(a, b) => {
+                a.for_each_column(f);
+                b.for_each_column(f);
+            }
+            Expr::Not(e)
+            | Expr::Negate(e)
+            | Expr::IsNull { expr: e, .. }
+            | Expr::IsBool { expr: e, .. }
+            | Expr::Cast { expr: e, .. }
+            | Expr::JsonValue { expr: e, .. } => e.for_each_column(f),
+            Expr::InList { expr, list, .. } => {
+                expr.for_each_column(f);
+                list.iter().for_each(|e| e.for_each_column(f));
+            }
+            Expr::Between {
+                expr, low, high, ..
+            } => {
+                expr.for_each_column(f);
+                low.for_each_column(f);
+                high.for_each_column(f);
+            }
+            Expr::Like { expr, pattern, .. } => {
+                expr.for_each_column(f);
+                if let LikeOperand::Dynamic { pattern, .. } = pattern {
+                    pattern.for_each_column(f);
+                }
+            }
+            Expr::Case {
+                operand,
+                branches,
+                otherwise,
+            } => {
+                if let Some(o) = operand {
+                    o.for_each_column(f);
+                }
+                for (w, t) in branches {
+                    w.for_each_column(f);
+                    t.for_each_column(f);
+                }
+                if let Some(o) = otherwise {
+                    o.for_each_column(f);
+                }
+            }
+            Expr::Coalesce(list) | Expr::Call { args: list, .. } => {
+                list.iter().for_each(|e| e.for_each_column(f));
+            }
+        }
+    }
+
     /// Evaluates the expression on one row.
     pub fn eval(&self, row: &[Value]) -> Result<Value, EvalError> {
         match self {
