@@ -7,9 +7,13 @@
 //! arrays stay JSON text ([`Value::Json`]), compacted but otherwise byte for byte, so their
 //! numbers keep their digits too.
 //!
-//! The decoder walks the top-level object once with `serde_json`, taking wanted fields as
-//! borrowed raw text and skipping the rest without building anything. When a key appears twice
-//! the last occurrence wins.
+//! The decoder scans the top-level object once by hand (`scan_record`): keys without
+//! escapes are compared in place with the wanted names, strings without escapes are copied
+//! straight out of the input, numbers are scanned once by the JSON grammar, and unwanted values
+//! are checked and skipped without building anything; nested objects and arrays, and escaped
+//! text, are left to `serde_json`. Input the scan does not accept is walked again by `serde_json`
+//! alone, so that errors carry its messages (with line and column). When a key appears twice the
+//! last occurrence wins.
 
 use std::collections::BTreeSet;
 use std::fmt;
@@ -50,6 +54,10 @@ pub struct JsonDecoder {
     payload_slots: Vec<usize>,
     /// The row width (payload and system slots).
     width: usize,
+    /// `order[k]`: the index in `fields.names` of the `k`-th key of the last record where it
+    /// was wanted, tried first for the `k`-th key of the next (records of one stream usually
+    /// list their keys in one order).
+    order: Vec<usize>,
 }
 
 impl JsonDecoder {
@@ -66,27 +74,53 @@ impl JsonDecoder {
             fields: FieldIndex::new(&payload),
             payload_slots: payload.iter().map(|(slot, _)| *slot).collect(),
             width: fields.len(),
+            order: Vec::new(),
         }
     }
 
     /// Decodes one JSON object into `row`: the row gets one slot per input field, and every
     /// payload slot is set (a missing key gives `NULL`). System slots are left as they are.
     pub fn decode(&mut self, bytes: &[u8], row: &mut Row) -> Result<(), CodecError> {
-        row.resize(self.width, Value::Null);
-        for &slot in &self.payload_slots {
-            row[slot] = Value::Null;
+        if row.len() != self.width {
+            row.resize(self.width, Value::Null);
         }
-        // Validating the whole line at once is cheaper than serde_json checking every string
-        // and raw value on its own.
-        let text = std::str::from_utf8(bytes).map_err(|e| {
-            malformed(format!(
-                "invalid UTF-8 at line 1 column {}",
-                e.valid_up_to() + 1
-            ))
-        })?;
+        // Validating the whole line at once is cheaper than checking every string and raw
+        // value on its own.
+        let text = match std::str::from_utf8(bytes) {
+            Ok(text) => text,
+            Err(e) => {
+                self.clear(row);
+                return Err(malformed(format!(
+                    "invalid UTF-8 at line 1 column {}",
+                    e.valid_up_to() + 1
+                )));
+            }
+        };
         if first_byte(bytes) != Some(b'{') {
+            self.clear(row);
             return Err(not_an_object(bytes));
         }
+        // With at most 64 names the scan records which it saw, and only the others are reset.
+        let tracked = self.fields.names.len() <= 64;
+        if !tracked {
+            self.clear(row);
+        }
+        if let Ok(seen) = scan_record(text, &self.fields, &mut self.order, row) {
+            if tracked {
+                let mut missing = !seen & self.fields.all;
+                while missing != 0 {
+                    let name = missing.trailing_zeros() as usize;
+                    missing &= missing - 1;
+                    for &slot in &self.fields.names[name].1 {
+                        row[slot] = Value::Null;
+                    }
+                }
+            }
+            return Ok(());
+        }
+        // The scan stopped (invalid JSON, or a number no DECIMAL holds): serde_json walks the
+        // record again from a clean row, to decode it or name the error exactly.
+        self.clear(row);
         let mut de = serde_json::Deserializer::from_str(text);
         de.deserialize_map(RowVisitor {
             fields: &self.fields,
@@ -95,6 +129,298 @@ impl JsonDecoder {
         .and_then(|()| de.end())
         .map_err(malformed)
     }
+
+    /// Sets every payload slot of `row` to `NULL`.
+    fn clear(&self, row: &mut [Value]) {
+        for &slot in &self.payload_slots {
+            row[slot] = Value::Null;
+        }
+    }
+}
+
+/// Why [`scan_record`] stopped: the record is not valid JSON, or holds a value it leaves to
+/// serde_json to report (a number no `DECIMAL` can hold exactly).
+#[derive(Debug)]
+struct Fallback;
+
+/// Decodes one top-level object in a single pass over `text` (already valid UTF-8), filling the
+/// slots of wanted keys. Keys and strings without escapes are compared and copied straight from
+/// the input; numbers are scanned once; nested objects and arrays are left to serde_json. It
+/// never accepts what serde_json rejects, and decodes what it accepts as serde_json would;
+/// anything else is a [`Fallback`], for the caller to re-decode with serde_json so that the
+/// message is serde_json's own. Returns one bit per name seen (for the first 64 names); `row`
+/// may be partly filled on error.
+fn scan_record(
+    text: &str,
+    fields: &FieldIndex,
+    order: &mut Vec<usize>,
+    row: &mut [Value],
+) -> Result<u64, Fallback> {
+    let mut seen = 0u64;
+    // How many keys came before the current one.
+    let mut keys = 0;
+    let b = text.as_bytes();
+    let mut i = skip_ws(b, 0);
+    if b.get(i) != Some(&b'{') {
+        return Err(Fallback);
+    }
+    i = skip_ws(b, i + 1);
+    if b.get(i) == Some(&b'}') {
+        i += 1;
+    } else {
+        loop {
+            if b.get(i) != Some(&b'"') {
+                return Err(Fallback);
+            }
+            let (end, escaped) = scan_string(b, i)?;
+            let position = keys;
+            keys += 1;
+            let slots = if escaped {
+                let key: String =
+                    serde_json::from_str(slice(text, i, end)?).map_err(|_| Fallback)?;
+                fields.find(key.as_bytes())
+            } else {
+                let key = &b[i + 1..end - 1];
+                match order.get(position).and_then(|&n| fields.names.get(n)) {
+                    Some((name, slots)) if same_bytes(name.as_bytes(), key) => {
+                        Some((order[position], slots.as_slice()))
+                    }
+                    _ => {
+                        let found = fields.find(key);
+                        if let Some((name, _)) = found {
+                            if let Some(hint) = order.get_mut(position) {
+                                *hint = name;
+                            } else if order.len() == position && position < 256 {
+                                order.push(name);
+                            }
+                        }
+                        found
+                    }
+                }
+            };
+            i = skip_ws(b, end);
+            if b.get(i) != Some(&b':') {
+                return Err(Fallback);
+            }
+            i = skip_ws(b, i + 1);
+            i = match slots {
+                Some((name, [rest @ .., last])) => {
+                    seen |= 1u64.checked_shl(name as u32).unwrap_or(0);
+                    let end = scan_value(text, i, &mut row[*last])?;
+                    for &slot in rest {
+                        row[slot] = row[*last].clone();
+                    }
+                    end
+                }
+                _ => skip_value(text, i)?,
+            };
+            i = skip_ws(b, i);
+            match b.get(i) {
+                Some(b',') => i = skip_ws(b, i + 1),
+                Some(b'}') => {
+                    i += 1;
+                    break;
+                }
+                _ => return Err(Fallback),
+            }
+        }
+    }
+    if skip_ws(b, i) == b.len() {
+        Ok(seen)
+    } else {
+        Err(Fallback)
+    }
+}
+
+/// `text[start..end]`, or a [`Fallback`] where that is not a slice of it.
+fn slice(text: &str, start: usize, end: usize) -> Result<&str, Fallback> {
+    text.get(start..end).ok_or(Fallback)
+}
+
+/// The index of the first byte at or after `i` that is not JSON whitespace.
+#[inline]
+fn skip_ws(b: &[u8], mut i: usize) -> usize {
+    while let Some(b' ' | b'\t' | b'\n' | b'\r') = b.get(i) {
+        i += 1;
+    }
+    i
+}
+
+/// Stores the value starting at `b[i]` (not whitespace) in `out`; the index just past it.
+#[inline]
+fn scan_value(text: &str, i: usize, out: &mut Value) -> Result<usize, Fallback> {
+    let b = text.as_bytes();
+    match b.get(i) {
+        Some(b'"') => {
+            let (end, escaped) = scan_string(b, i)?;
+            *out = Value::String(if escaped {
+                let s: String = serde_json::from_str(slice(text, i, end)?).map_err(|_| Fallback)?;
+                Arc::from(s)
+            } else {
+                Arc::from(slice(text, i + 1, end - 1)?)
+            });
+            Ok(end)
+        }
+        Some(b't') => {
+            *out = Value::Boolean(true);
+            literal(b, i, b"true")
+        }
+        Some(b'f') => {
+            *out = Value::Boolean(false);
+            literal(b, i, b"false")
+        }
+        Some(b'n') => {
+            *out = Value::Null;
+            literal(b, i, b"null")
+        }
+        Some(b'{' | b'[') => {
+            let raw = nested(text, i)?;
+            *out = Value::Json(compact(raw));
+            Ok(i + raw.len())
+        }
+        Some(_) => {
+            let (end, small) = scan_number(b, i)?;
+            *out = match small {
+                Some(v) => Value::BigInt(v),
+                None => number(slice(text, i, end)?).map_err(|_| Fallback)?,
+            };
+            Ok(end)
+        }
+        None => Err(Fallback),
+    }
+}
+
+/// Checks the value starting at `b[i]` (not whitespace) without converting it; the index just
+/// past it.
+fn skip_value(text: &str, i: usize) -> Result<usize, Fallback> {
+    let b = text.as_bytes();
+    match b.get(i) {
+        Some(b'"') => scan_string(b, i).map(|(end, _)| end),
+        Some(b't') => literal(b, i, b"true"),
+        Some(b'f') => literal(b, i, b"false"),
+        Some(b'n') => literal(b, i, b"null"),
+        Some(b'{' | b'[') => nested(text, i).map(|raw| i + raw.len()),
+        Some(_) => scan_number(b, i).map(|(end, _)| end),
+        None => Err(Fallback),
+    }
+}
+
+/// The index just past `word` if `b[i..]` starts with it.
+#[inline]
+fn literal(b: &[u8], i: usize, word: &[u8]) -> Result<usize, Fallback> {
+    match b.get(i..i + word.len()) {
+        Some(found) if found == word => Ok(i + word.len()),
+        _ => Err(Fallback),
+    }
+}
+
+/// The raw text of the object or array starting at `text[i]`, checked by serde_json.
+fn nested(text: &str, i: usize) -> Result<&str, Fallback> {
+    let mut de = serde_json::Deserializer::from_str(slice(text, i, text.len())?);
+    let raw: &RawValue = serde::Deserialize::deserialize(&mut de).map_err(|_| Fallback)?;
+    Ok(raw.get())
+}
+
+/// Scans the string literal starting with the quote at `b[i]`: the index just past its closing
+/// quote, and whether it holds escapes. Control characters and malformed escapes are errors
+/// (escaped text is decoded, and `\u` surrogates checked, by serde_json).
+#[inline]
+fn scan_string(b: &[u8], i: usize) -> Result<(usize, bool), Fallback> {
+    const ONES: u64 = u64::MAX / 255;
+    const HIGH: u64 = ONES << 7;
+    let mut j = i + 1;
+    let mut escaped = false;
+    loop {
+        // Eight bytes at a time up to the first quote, backslash or control character.
+        while let Some(chunk) = b.get(j..).and_then(<[u8]>::first_chunk::<8>) {
+            let w = u64::from_le_bytes(*chunk);
+            let ctrl = w.wrapping_sub(ONES * 0x20) & !w;
+            let q = w ^ (ONES * u64::from(b'"'));
+            let quote = q.wrapping_sub(ONES) & !q;
+            let s = w ^ (ONES * u64::from(b'\\'));
+            let slash = s.wrapping_sub(ONES) & !s;
+            let found = (ctrl | quote | slash) & HIGH;
+            if found != 0 {
+                j += (found.trailing_zeros() / 8) as usize;
+                break;
+            }
+            j += 8;
+        }
+        match b.get(j) {
+            Some(b'"') => return Ok((j + 1, escaped)),
+            Some(b'\\') => {
+                escaped = true;
+                j += match b.get(j + 1) {
+                    Some(b'"' | b'\\' | b'/' | b'b' | b'f' | b'n' | b'r' | b't') => 2,
+                    Some(b'u') => match b.get(j + 2..j + 6) {
+                        Some(hex) if hex.iter().all(u8::is_ascii_hexdigit) => 6,
+                        _ => return Err(Fallback),
+                    },
+                    _ => return Err(Fallback),
+                };
+            }
+            Some(0x00..=0x1f) | None => return Err(Fallback),
+            Some(_) => j += 1,
+        }
+    }
+}
+
+/// Scans the JSON number starting at `b[i]`: `-?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?`.
+/// Returns the index just past it and, for an integer of at most 18 digits, its value (longer
+/// integers and every other form are converted from the text by [`number`]).
+#[inline]
+fn scan_number(b: &[u8], i: usize) -> Result<(usize, Option<i64>), Fallback> {
+    let mut j = i;
+    let negative = b.get(j) == Some(&b'-');
+    if negative {
+        j += 1;
+    }
+    let digits_start = j;
+    let mut n: u64 = 0;
+    match b.get(j) {
+        Some(b'0') => {
+            j += 1;
+            if b.get(j).is_some_and(u8::is_ascii_digit) {
+                return Err(Fallback);
+            }
+        }
+        Some(b'1'..=b'9') => {
+            while let Some(&d @ b'0'..=b'9') = b.get(j) {
+                n = n.wrapping_mul(10).wrapping_add(u64::from(d - b'0'));
+                j += 1;
+            }
+        }
+        _ => return Err(Fallback),
+    }
+    let mut integer = j - digits_start <= 18;
+    if b.get(j) == Some(&b'.') {
+        integer = false;
+        j = digits(b, j + 1)?;
+    }
+    if let Some(b'e' | b'E') = b.get(j) {
+        integer = false;
+        j += 1;
+        if let Some(b'+' | b'-') = b.get(j) {
+            j += 1;
+        }
+        j = digits(b, j)?;
+    }
+    if !integer {
+        return Ok((j, None));
+    }
+    // At most 18 digits: `n < 10^18` fits i64 either way round.
+    let v = n as i64;
+    Ok((j, Some(if negative { -v } else { v })))
+}
+
+/// The index past one or more ASCII digits starting at `b[i]`.
+#[inline]
+fn digits(b: &[u8], mut i: usize) -> Result<usize, Fallback> {
+    let start = i;
+    while b.get(i).is_some_and(u8::is_ascii_digit) {
+        i += 1;
+    }
+    if i == start { Err(Fallback) } else { Ok(i) }
 }
 
 /// The first byte that is not JSON whitespace.
@@ -129,6 +455,8 @@ struct FieldIndex {
     names: Vec<(Box<str>, Vec<usize>)>,
     /// `by_len[n]`: indices into `names` of the names `n` bytes long.
     by_len: Vec<Vec<usize>>,
+    /// One bit per name, for the first 64 names.
+    all: u64,
 }
 
 impl FieldIndex {
@@ -145,17 +473,40 @@ impl FieldIndex {
         for (i, (name, _)) in names.iter().enumerate() {
             by_len[name.len()].push(i);
         }
-        FieldIndex { names, by_len }
+        let all = match names.len() {
+            0 => 0,
+            n @ 1..64 => (1 << n) - 1,
+            _ => u64::MAX,
+        };
+        FieldIndex { names, by_len, all }
     }
 
-    /// The slots of `key`, if it is wanted.
-    fn find(&self, key: &str) -> Option<&[usize]> {
+    /// The index and slots of `key`, if it is wanted.
+    #[inline]
+    fn find(&self, key: &[u8]) -> Option<(usize, &[usize])> {
         self.by_len
             .get(key.len())?
             .iter()
-            .map(|&i| &self.names[i])
-            .find(|(name, _)| name.as_bytes() == key.as_bytes())
-            .map(|(_, slots)| slots.as_slice())
+            .find(|&&i| same_bytes(self.names[i].0.as_bytes(), key))
+            .map(|&i| (i, self.names[i].1.as_slice()))
+    }
+}
+
+/// `a == b` for slices of the same length, without a call to `memcmp` for short keys: two
+/// overlapping loads from each end cover up to 16 bytes.
+#[inline]
+fn same_bytes(a: &[u8], b: &[u8]) -> bool {
+    fn ends<const N: usize>(s: &[u8]) -> Option<(&[u8; N], &[u8; N])> {
+        Some((s.first_chunk::<N>()?, s.last_chunk::<N>()?))
+    }
+    if a.len() != b.len() {
+        return false;
+    }
+    match a.len() {
+        0..4 => a == b,
+        4..8 => ends::<4>(a) == ends::<4>(b),
+        8..=16 => ends::<8>(a) == ends::<8>(b),
+        _ => a == b,
     }
 }
 
@@ -214,7 +565,7 @@ impl<'de, 'a> Visitor<'de> for KeyLookup<'a> {
     }
 
     fn visit_str<E: de::Error>(self, key: &str) -> Result<Self::Value, E> {
-        Ok(self.fields.find(key))
+        Ok(self.fields.find(key.as_bytes()).map(|(_, slots)| slots))
     }
 }
 

@@ -405,3 +405,422 @@ fn keys_encode_as_arrays() {
     assert!(encode_array(&[Value::Double(f64::NAN)], &mut out).is_err());
     assert_eq!(out, b"x");
 }
+
+// The single-pass scanner. `scan_record` either decodes a record or hands it to serde_json
+// (`decode` then re-walks it with `RowVisitor`), so every test below compares `decode` with
+// that serde_json walk on its own: the two must agree on every value and every error.
+
+/// What serde_json alone makes of `bytes` (the decoder before the scanner).
+fn reference(names: &[&str], bytes: &[u8]) -> Result<Row, CodecError> {
+    let decoder = JsonDecoder::new(&fields(names));
+    let mut row = vec![Value::Null; names.len()];
+    let text = std::str::from_utf8(bytes).map_err(|e| {
+        malformed(format!(
+            "invalid UTF-8 at line 1 column {}",
+            e.valid_up_to() + 1
+        ))
+    })?;
+    if first_byte(bytes) != Some(b'{') {
+        return Err(not_an_object(bytes));
+    }
+    let mut de = serde_json::Deserializer::from_str(text);
+    de.deserialize_map(RowVisitor {
+        fields: &decoder.fields,
+        row: &mut row,
+    })
+    .and_then(|()| de.end())
+    .map_err(malformed)?;
+    Ok(row)
+}
+
+fn decode_bytes(names: &[&str], bytes: &[u8]) -> Result<Row, CodecError> {
+    let mut decoder = JsonDecoder::new(&fields(names));
+    let mut row = Row::new();
+    decoder.decode(bytes, &mut row).map(|()| row)
+}
+
+/// Whether the scanner decodes `json` by itself, without falling back to serde_json.
+fn scans(names: &[&str], json: &str) -> bool {
+    let decoder = JsonDecoder::new(&fields(names));
+    let mut row = vec![Value::Null; names.len()];
+    scan_record(json, &decoder.fields, &mut Vec::new(), &mut row).is_ok()
+}
+
+/// `decode` agrees with serde_json on `json`, and returns what it returned.
+fn agrees(names: &[&str], json: &[u8]) -> Result<Row, CodecError> {
+    let got = decode_bytes(names, json);
+    assert_eq!(
+        got,
+        reference(names, json),
+        "{:?}",
+        String::from_utf8_lossy(json)
+    );
+    got
+}
+
+/// Asserts that `json` is malformed, both for the scanner and for serde_json.
+fn rejected(names: &[&str], json: &str) {
+    if let Ok(json) = std::str::from_utf8(json.as_bytes()) {
+        assert!(!scans(names, json), "the scanner accepted {json:?}");
+    }
+    match agrees(names, json.as_bytes()) {
+        Err(CodecError::Malformed {
+            format: "JSON",
+            message,
+        }) => assert!(message.contains("column"), "{json:?}: {message}"),
+        other => panic!("{json:?}: {other:?}"),
+    }
+}
+
+#[test]
+fn invalid_numbers_are_malformed_wanted_or_not() {
+    for bad in [
+        "01",
+        "-01",
+        "00",
+        "1.",
+        "-1.",
+        ".5",
+        "-.5",
+        "+1",
+        "1e",
+        "1E",
+        "1e+",
+        "1e-",
+        "1.e3",
+        "-",
+        "--1",
+        "0x1",
+        "1.5.3",
+        "1e3e3",
+        "1e3.5",
+        "Infinity",
+        "-Infinity",
+        "NaN",
+        "1_000",
+        "0.-1",
+        "1ee3",
+        "-e1",
+        "1 2",
+    ] {
+        for names in [&["x"][..], &["y"][..]] {
+            rejected(names, &format!(r#"{{"x":{bad}}}"#));
+            rejected(names, &format!(r#"{{"y":1,"x":{bad},"z":2}}"#));
+            rejected(names, &format!(r#"{{"x":{bad} }}"#));
+        }
+    }
+}
+
+#[test]
+fn valid_numbers_are_scanned_exactly() {
+    let cases: &[(&str, Value)] = &[
+        ("-0", Value::BigInt(0)),
+        ("0", Value::BigInt(0)),
+        ("7", Value::BigInt(7)),
+        ("-7", Value::BigInt(-7)),
+        ("999999999999999999", Value::BigInt(999_999_999_999_999_999)),
+        (
+            "-999999999999999999",
+            Value::BigInt(-999_999_999_999_999_999),
+        ),
+        (
+            "1000000000000000000",
+            Value::BigInt(1_000_000_000_000_000_000),
+        ),
+        ("9223372036854775807", Value::BigInt(i64::MAX)),
+        ("-9223372036854775808", Value::BigInt(i64::MIN)),
+        ("9223372036854775808", dec("9223372036854775808")),
+        ("-9223372036854775809", dec("-9223372036854775809")),
+        ("1e3", dec("1000")),
+        ("1E+3", dec("1000")),
+        ("1e-3", dec("0.001")),
+        ("0.1", dec("0.1")),
+        ("-0.0", dec("0.0")),
+        ("0e0", dec("0")),
+        ("12.50", dec("12.50")),
+        ("1.5E-3", dec("0.0015")),
+    ];
+    for (text, want) in cases {
+        for json in [
+            format!(r#"{{"x":{text}}}"#),
+            format!(r#"{{ "x" : {text} , "y" : {text} }}"#),
+        ] {
+            assert!(scans(&["x"], &json), "{json}");
+            let row = agrees(&["x"], json.as_bytes()).unwrap();
+            assert_eq!(&row[0], want, "{json}");
+            if let Value::Decimal(_) = want {
+                assert_eq!(dec_parts(&row[0]), dec_parts(want), "{json}");
+            }
+        }
+    }
+    // Out of DECIMAL range: the scanner leaves the message to serde_json.
+    let json = r#"{"x":1e400}"#;
+    assert!(!scans(&["x"], json));
+    assert!(matches!(
+        agrees(&["x"], json.as_bytes()),
+        Err(CodecError::Malformed { .. })
+    ));
+}
+
+#[test]
+fn control_characters_in_strings_are_malformed() {
+    for c in ['\u{0}', '\u{1}', '\t', '\n', '\r', '\u{1f}'] {
+        for names in [&["a"][..], &["b"][..]] {
+            rejected(names, &format!(r#"{{"a":"x{c}y"}}"#));
+            rejected(names, &format!(r#"{{"a{c}":1}}"#));
+            rejected(names, &format!(r#"{{"a":{{"k":"{c}"}}}}"#));
+            rejected(names, &format!(r#"{{"a":"{c}","b":1}}"#));
+        }
+    }
+    // DEL and anything from 0x20 up are plain characters.
+    let row = agrees(&["a"], "{\"a\":\"x\u{7f} é\u{10ffff}\"}".as_bytes()).unwrap();
+    assert_eq!(row, vec![s("x\u{7f} é\u{10ffff}")]);
+}
+
+#[test]
+fn escapes_in_keys_and_values() {
+    let json = r#"{"q\"k":"\"\\\/\b\f\n\r\t","\u0075":"\u00e9\ud83d\ude00\u0041","plain":"a\\b"}"#;
+    let row = agrees(&["q\"k", "u", "plain"], json.as_bytes()).unwrap();
+    assert_eq!(row, vec![s("\"\\/\u{8}\u{c}\n\r\t"), s("é😀A"), s("a\\b")]);
+    assert!(scans(&["q\"k", "u", "plain"], json));
+    // An escaped key that is not wanted is skipped; a wanted escaped key still wins as the
+    // last duplicate.
+    let row = agrees(&["ab"], br#"{"a\u0062":1,"\u0061b":2,"x\n":3}"#).unwrap();
+    assert_eq!(row, vec![Value::BigInt(2)]);
+    for bad in [
+        r#"{"a":"\x"}"#,
+        r#"{"a":"\u12g4"}"#,
+        r#"{"a":"\u12"}"#,
+        r#"{"a":"\U0041"}"#,
+        r#"{"a":"\"}"#,
+        r#"{"a\q":1}"#,
+        r#"{"a":"\'"}"#,
+    ] {
+        rejected(&["a"], bad);
+        rejected(&["z"], bad);
+    }
+    // A lone surrogate is an error in a wanted string (it has no UTF-8 form); serde_json
+    // skips it in an unwanted one, and so does the scanner.
+    for lone in [r#"{"a":"\ud83d"}"#, r#"{"a":"\ude00x"}"#] {
+        assert!(agrees(&["a"], lone.as_bytes()).is_err(), "{lone}");
+        assert_eq!(agrees(&["z"], lone.as_bytes()).unwrap(), vec![Value::Null]);
+    }
+    assert!(agrees(&["x"], br#"{"\ud83dx":1}"#).is_err());
+}
+
+#[test]
+fn nested_values_with_brackets_in_strings() {
+    let text = r#"{"m":{"s":"}{][\"}","t":["]",{"u":"{"}]},"l":["}",[[]],{}],"a":1}"#;
+    let row = agrees(&["m", "l", "a"], text.as_bytes()).unwrap();
+    assert_eq!(
+        row,
+        vec![
+            json(r#"{"s":"}{][\"}","t":["]",{"u":"{"}]}"#),
+            json(r#"["}",[[]],{}]"#),
+            Value::BigInt(1)
+        ]
+    );
+    assert!(scans(&["m", "l", "a"], text));
+    assert_eq!(
+        agrees(&["a"], text.as_bytes()).unwrap(),
+        vec![Value::BigInt(1)]
+    );
+    for bad in [
+        r#"{"m":{"a":01}}"#,
+        r#"{"m":[1,]}"#,
+        r#"{"m":{"a" 1}}"#,
+        r#"{"m":{"a":1}]}"#,
+        r#"{"m":["x"}"#,
+        r#"{"m":{"a":"\x"}}"#,
+        r#"{"m":[1 2]}"#,
+        r#"{"m":{1:2}}"#,
+    ] {
+        rejected(&["m"], bad);
+        rejected(&["z"], bad);
+    }
+}
+
+#[test]
+fn whitespace_is_allowed_between_every_token() {
+    let text = " \t\r\n{ \n\"a\"\t:\r \"x\" ,\n \"b\" : [ 1 , { \"c\" : 2 } ] , \"c\":true ,\"d\" :null,\"e\": -1.5e2 } \n\t ";
+    let row = agrees(&["a", "b", "c", "d", "e"], text.as_bytes()).unwrap();
+    assert_eq!(
+        row,
+        vec![
+            s("x"),
+            json(r#"[1,{"c":2}]"#),
+            Value::Boolean(true),
+            Value::Null,
+            dec("-150")
+        ]
+    );
+    assert!(scans(&["a", "b", "c", "d", "e"], text));
+    assert_eq!(agrees(&["a"], b" { } ").unwrap(), vec![Value::Null]);
+    // Only JSON whitespace: not a form feed or a vertical tab.
+    rejected(&["a"], "{\u{c}\"a\":1}");
+    rejected(&["a"], "{\"a\":1\u{b}}");
+}
+
+#[test]
+fn malformed_structure_is_rejected() {
+    for bad in [
+        r#"{"a":1,}"#,
+        r#"{,"a":1}"#,
+        r#"{"a":1,,"b":2}"#,
+        r#"{"a" 1}"#,
+        r#"{"a"::1}"#,
+        r#"{"a":1 "b":2}"#,
+        r#"{a:1}"#,
+        r#"{'a':1}"#,
+        r#"{"a":1}}"#,
+        r#"{"a":1}{}"#,
+        r#"{"a":1} x"#,
+        r#"{"a":tru}"#,
+        r#"{"a":truex}"#,
+        r#"{"a":nul}"#,
+        r#"{"a":False}"#,
+        r#"{"a":}"#,
+        r#"{"a"}"#,
+        r#"{"a":1]"#,
+        r#"{"#,
+        r#"{""#,
+        r#"{"a"#,
+        r#"{"a":"#,
+        r#"{"a":"x"#,
+        r#"{"a":"x\"#,
+    ] {
+        rejected(&["a"], bad);
+        rejected(&["b"], bad);
+    }
+}
+
+/// A record with every kind of value, escapes and whitespace.
+const RICH: &str = r#"{"auction":1007, "price":-12.50e1,"channel":"ch\"an\u00e9l","url":"https://x.y/?a=1&b=}","n":null,"t":true,"f":false,"meta":{"a":[1,{"b":"]"}],"c":-0.5},"list":[ ],"big":123456789012345678901,"extra":"","z":0}"#;
+
+const RICH_NAMES: [&str; 12] = [
+    "auction", "price", "channel", "url", "n", "t", "f", "meta", "list", "big", "extra", "z",
+];
+
+#[test]
+fn every_truncation_of_a_record_is_malformed() {
+    assert!(scans(&RICH_NAMES, RICH));
+    assert!(agrees(&RICH_NAMES, RICH.as_bytes()).is_ok());
+    for names in [&RICH_NAMES[..], &["z"][..], &[][..]] {
+        for end in 0..RICH.len() {
+            let cut = &RICH.as_bytes()[..end];
+            match agrees(names, cut) {
+                Err(CodecError::Malformed { .. }) => {}
+                other => panic!("{:?}: {other:?}", String::from_utf8_lossy(cut)),
+            }
+        }
+    }
+}
+
+#[test]
+fn single_byte_changes_agree_with_serde_json() {
+    let bytes = RICH.as_bytes();
+    let mut variants = Vec::new();
+    for at in 0..bytes.len() {
+        let mut removed = bytes.to_vec();
+        removed.remove(at);
+        variants.push(removed);
+        for b in *br#"" \{}[],:0-.eE+1\x01a"# {
+            let mut changed = bytes.to_vec();
+            changed[at] = b;
+            variants.push(changed.clone());
+            changed.insert(at, b);
+            variants.push(changed);
+        }
+    }
+    for v in &variants {
+        agrees(&RICH_NAMES, v).ok();
+        agrees(&["z", "meta"], v).ok();
+    }
+}
+
+#[test]
+fn key_order_changes_and_missing_keys_between_records() {
+    let names = ["a", "b", "cc", "dd", "a"];
+    let mut decoder = JsonDecoder::new(&fields(&names));
+    let mut row = Row::new();
+    for json in [
+        r#"{"a":1,"b":2,"cc":3,"dd":4}"#,
+        r#"{"dd":"x","cc":"y","b":"z","a":"w"}"#,
+        r#"{"x":0,"a":1,"y":0,"dd":2}"#,
+        r#"{"b":[1],"cc":{"k":1}}"#,
+        r#"{}"#,
+        r#"{"a":1,"b":2,"cc":3,"dd":4,"ee":5,"ff":6}"#,
+        r#"{"a":1,"b":2,"cc":3,"dd":04}"#,
+        r#"{"cc":1,"a":2,"cc":3}"#,
+        r#"{"ab":1,"cd":2,"c":3,"ddd":4,"A":5}"#,
+    ] {
+        let got = decoder
+            .decode(json.as_bytes(), &mut row)
+            .map(|()| row.clone());
+        assert_eq!(got, reference(&names, json.as_bytes()), "{json}");
+    }
+}
+
+#[test]
+fn many_names_are_reset_too() {
+    let names: Vec<String> = (0..70).map(|i| format!("f{i}")).collect();
+    let names: Vec<&str> = names.iter().map(String::as_str).collect();
+    let mut decoder = JsonDecoder::new(&fields(&names));
+    let mut row = Row::new();
+    let all = format!(
+        "{{{}}}",
+        (0..70)
+            .map(|i| format!("\"f{i}\":{i}"))
+            .collect::<Vec<_>>()
+            .join(",")
+    );
+    decoder.decode(all.as_bytes(), &mut row).unwrap();
+    assert_eq!(row[69], Value::BigInt(69));
+    decoder.decode(br#"{"f3":"x","f68":1}"#, &mut row).unwrap();
+    for (i, v) in row.iter().enumerate() {
+        let want = match i {
+            3 => s("x"),
+            68 => Value::BigInt(1),
+            _ => Value::Null,
+        };
+        assert_eq!(v, &want, "f{i}");
+    }
+}
+
+#[test]
+fn key_comparison_checks_every_byte() {
+    let alphabet = "abcdefghijklmnopqrstuvwxyz";
+    for len in 0..=alphabet.len() {
+        let name = &alphabet[..len];
+        let index = FieldIndex::new(&[(0, name)]);
+        assert_eq!(index.find(name.as_bytes()).map(|(i, _)| i), Some(0));
+        for at in 0..len {
+            let mut key = name.as_bytes().to_vec();
+            key[at] = b'_';
+            assert_eq!(index.find(&key), None, "{name} vs {key:?}");
+        }
+        let longer = format!("{name}_");
+        assert_eq!(index.find(longer.as_bytes()), None);
+    }
+    let row = agrees(&["", "a"], br#"{"":1,"a":2}"#).unwrap();
+    assert_eq!(row, vec![Value::BigInt(1), Value::BigInt(2)]);
+}
+
+#[test]
+fn deeply_nested_values_agree_with_serde_json() {
+    for depth in [1, 126, 127, 128, 300] {
+        let deep = format!("{}{}", "[".repeat(depth), "]".repeat(depth));
+        let json = format!(r#"{{"d":{deep},"a":1}}"#);
+        assert_eq!(
+            agrees(&["d", "a"], json.as_bytes()).unwrap(),
+            vec![Value::Json(Arc::from(deep.as_str())), Value::BigInt(1)]
+        );
+        assert_eq!(
+            agrees(&["a"], json.as_bytes()).unwrap(),
+            vec![Value::BigInt(1)]
+        );
+        let open = format!(r#"{{"d":{}}}"#, "[".repeat(depth));
+        rejected(&["d"], &open);
+        rejected(&["a"], &open);
+    }
+}
