@@ -58,6 +58,31 @@ pub struct JsonDecoder {
     /// was wanted, tried first for the `k`-th key of the next (records of one stream usually
     /// list their keys in one order).
     order: Vec<usize>,
+    /// Per slot: whether an output column copies it (see [`JsonDecoder::copy_fields`]).
+    copied: Vec<bool>,
+    /// Per slot: whether only copies read it, so that its value need not be built.
+    copy_only: Vec<bool>,
+    /// Per slot: where the last record's value of a copied field lies in the input, when its
+    /// text is exactly what [`JsonEncoder`] would write for its value.
+    spans: Vec<Span>,
+}
+
+/// Where a field's value text lies in a decoded record: `start..end`, empty for none.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Span {
+    /// The first byte.
+    pub start: u32,
+    /// Just past the last byte.
+    pub end: u32,
+}
+
+impl Span {
+    const NONE: Span = Span { start: 0, end: 0 };
+
+    /// True when there is no copyable text.
+    pub fn is_none(self) -> bool {
+        self.start == self.end
+    }
 }
 
 impl JsonDecoder {
@@ -75,7 +100,31 @@ impl JsonDecoder {
             payload_slots: payload.iter().map(|(slot, _)| *slot).collect(),
             width: fields.len(),
             order: Vec::new(),
+            copied: vec![false; fields.len()],
+            copy_only: vec![false; fields.len()],
+            spans: vec![Span::NONE; fields.len()],
         }
+    }
+
+    /// Zero-copy pass-through: output columns copy the payload slots with `copied[slot]` from
+    /// the input text (see [`JsonEncoder::copy_columns`]). For those slots the decoder notes
+    /// where each record's value text lies ([`JsonDecoder::spans`]) whenever that text is what
+    /// the encoder would write for the value anyway (strings without escapes, integers and
+    /// plain decimals as written, literals, nested values without whitespace), and, when
+    /// `copy_only[slot]` says nothing but copies reads the slot, does not build its value.
+    /// Other values are decoded as usual, so the output is the same either way.
+    pub fn copy_fields(&mut self, copied: &[bool], copy_only: &[bool]) {
+        for slot in 0..self.width {
+            self.copied[slot] = copied.get(slot).copied().unwrap_or(false);
+            self.copy_only[slot] =
+                self.copied[slot] && copy_only.get(slot).copied().unwrap_or(false);
+        }
+    }
+
+    /// Per input slot, the value text of the last decoded record that an output column may
+    /// copy (none for slots no column copies, and for values whose text must be re-encoded).
+    pub fn spans(&self) -> &[Span] {
+        &self.spans
     }
 
     /// Decodes one JSON object into `row`: the row gets one slot per input field, and every
@@ -83,6 +132,10 @@ impl JsonDecoder {
     pub fn decode(&mut self, bytes: &[u8], row: &mut Row) -> Result<(), CodecError> {
         if row.len() != self.width {
             row.resize(self.width, Value::Null);
+        }
+        let copying = self.copied.iter().any(|&c| c);
+        if copying {
+            self.spans.fill(Span::NONE);
         }
         // Validating the whole line at once is cheaper than checking every string and raw
         // value on its own.
@@ -105,7 +158,13 @@ impl JsonDecoder {
         if !tracked {
             self.clear(row);
         }
-        if let Ok(seen) = scan_record(text, &self.fields, &mut self.order, row) {
+        let copies = Copies {
+            active: copying,
+            copied: &self.copied,
+            copy_only: &self.copy_only,
+            spans: &mut self.spans,
+        };
+        if let Ok(seen) = scan_record(text, &self.fields, &mut self.order, row, copies) {
             if tracked {
                 let mut missing = !seen & self.fields.all;
                 while missing != 0 {
@@ -119,8 +178,12 @@ impl JsonDecoder {
             return Ok(());
         }
         // The scan stopped (invalid JSON, or a number no DECIMAL holds): serde_json walks the
-        // record again from a clean row, to decode it or name the error exactly.
+        // record again from a clean row, to decode it or name the error exactly. Every value is
+        // decoded then, and nothing is copied.
         self.clear(row);
+        if copying {
+            self.spans.fill(Span::NONE);
+        }
         let mut de = serde_json::Deserializer::from_str(text);
         de.deserialize_map(RowVisitor {
             fields: &self.fields,
@@ -136,6 +199,14 @@ impl JsonDecoder {
             row[slot] = Value::Null;
         }
     }
+}
+
+/// What [`scan_record`] notes for copied fields.
+struct Copies<'a> {
+    active: bool,
+    copied: &'a [bool],
+    copy_only: &'a [bool],
+    spans: &'a mut [Span],
 }
 
 /// Why [`scan_record`] stopped: the record is not valid JSON, or holds a value it leaves to
@@ -155,6 +226,7 @@ fn scan_record(
     fields: &FieldIndex,
     order: &mut Vec<usize>,
     row: &mut [Value],
+    copies: Copies<'_>,
 ) -> Result<u64, Fallback> {
     let mut seen = 0u64;
     // How many keys came before the current one.
@@ -206,11 +278,42 @@ fn scan_record(
             i = match slots {
                 Some((name, [rest @ .., last])) => {
                     seen |= 1u64.checked_shl(name as u32).unwrap_or(0);
-                    let end = scan_value(text, i, &mut row[*last])?;
-                    for &slot in rest {
-                        row[slot] = row[*last].clone();
+                    if copies.active
+                        && (copies.copied[*last] || rest.iter().any(|&s| copies.copied[s]))
+                    {
+                        let (end, canonical) = copyable(text, i)?;
+                        let span = if canonical {
+                            Span {
+                                start: u32::try_from(i).map_err(|_| Fallback)?,
+                                end: u32::try_from(end).map_err(|_| Fallback)?,
+                            }
+                        } else {
+                            Span::NONE
+                        };
+                        let all_copy_only = canonical
+                            && copies.copy_only[*last]
+                            && rest.iter().all(|&s| copies.copy_only[s]);
+                        for &slot in rest.iter().chain(std::iter::once(last)) {
+                            if copies.copied[slot] {
+                                copies.spans[slot] = span;
+                            }
+                        }
+                        if all_copy_only {
+                            end
+                        } else {
+                            let end = scan_value(text, i, &mut row[*last])?;
+                            for &slot in rest {
+                                row[slot] = row[*last].clone();
+                            }
+                            end
+                        }
+                    } else {
+                        let end = scan_value(text, i, &mut row[*last])?;
+                        for &slot in rest {
+                            row[slot] = row[*last].clone();
+                        }
+                        end
                     }
-                    end
                 }
                 _ => skip_value(text, i)?,
             };
@@ -285,6 +388,44 @@ fn scan_value(text: &str, i: usize, out: &mut Value) -> Result<usize, Fallback> 
                 None => number(slice(text, i, end)?).map_err(|_| Fallback)?,
             };
             Ok(end)
+        }
+        None => Err(Fallback),
+    }
+}
+
+/// Checks the value starting at `b[i]` (not whitespace) without converting it: the index just
+/// past it, and whether its text is exactly what [`write_value`] writes for its decoded value
+/// (so that copying the text equals decoding and encoding it): a string without escapes, a
+/// literal, an integer of at most 18 digits or a decimal `-?d+.d+` of at most 38 digits other
+/// than a negative zero, an object or array without whitespace.
+fn copyable(text: &str, i: usize) -> Result<(usize, bool), Fallback> {
+    let b = text.as_bytes();
+    match b.get(i) {
+        Some(b'"') => scan_string(b, i).map(|(end, escaped)| (end, !escaped)),
+        Some(b'{' | b'[') => {
+            let raw = nested(text, i)?;
+            let plain = !raw
+                .bytes()
+                .any(|c| matches!(c, b' ' | b'\t' | b'\n' | b'\r'));
+            Ok((i + raw.len(), plain))
+        }
+        Some(b't' | b'f' | b'n') => skip_value(text, i).map(|end| (end, true)),
+        Some(_) => {
+            let (end, small) = scan_number(b, i)?;
+            let raw = &b[i..end];
+            let negative_zero =
+                raw.first() == Some(&b'-') && raw[1..].iter().all(|&c| c == b'0' || c == b'.');
+            let canonical = !negative_zero
+                && match small {
+                    Some(_) => true,
+                    None => {
+                        let digits = raw.iter().filter(|c| c.is_ascii_digit()).count();
+                        digits <= 38
+                            && raw.contains(&b'.')
+                            && !raw.iter().any(|&c| c == b'e' || c == b'E')
+                    }
+                };
+            Ok((end, canonical))
         }
         None => Err(Fallback),
     }
@@ -702,12 +843,15 @@ impl<'de> Visitor<'de> for KeyCollector<'_> {
 pub struct JsonEncoder {
     /// `{"name":` for the first column, `,"name":` for the others, escaped once.
     prefixes: Vec<Vec<u8>>,
+    /// Per column: the input slot whose text it copies, if any (see
+    /// [`JsonEncoder::copy_columns`]).
+    copy_from: Vec<Option<usize>>,
 }
 
 impl JsonEncoder {
     /// An encoder writing the columns `names`, in order.
     pub fn new(names: &[String]) -> JsonEncoder {
-        let prefixes = names
+        let prefixes: Vec<Vec<u8>> = names
             .iter()
             .enumerate()
             .map(|(i, name)| {
@@ -717,7 +861,54 @@ impl JsonEncoder {
                 p
             })
             .collect();
-        JsonEncoder { prefixes }
+        let copy_from = vec![None; prefixes.len()];
+        JsonEncoder {
+            prefixes,
+            copy_from,
+        }
+    }
+
+    /// Zero-copy pass-through: column `column` copies the value text of input slot `slot` when
+    /// the decoder noted one ([`JsonDecoder::copy_fields`]); see
+    /// [`JsonEncoder::encode_copying`].
+    pub fn copy_columns(&mut self, copies: impl IntoIterator<Item = (usize, usize)>) {
+        for (column, slot) in copies {
+            if let Some(c) = self.copy_from.get_mut(column) {
+                *c = Some(slot);
+            }
+        }
+    }
+
+    /// [`JsonEncoder::encode`], except that a column set up by
+    /// [`JsonEncoder::copy_columns`] whose slot has a span in `spans` is written by copying
+    /// those bytes of `source` (the decoded record) instead of encoding its value.
+    pub fn encode_copying(
+        &mut self,
+        row: &[Value],
+        source: &[u8],
+        spans: &[Span],
+        out: &mut Vec<u8>,
+    ) -> Result<(), CodecError> {
+        if self.prefixes.is_empty() {
+            out.extend_from_slice(b"{}");
+            return Ok(());
+        }
+        let start = out.len();
+        for (i, prefix) in self.prefixes.iter().enumerate() {
+            out.extend_from_slice(prefix);
+            let copied = self.copy_from[i]
+                .and_then(|slot| spans.get(slot))
+                .filter(|span| !span.is_none())
+                .and_then(|span| source.get(span.start as usize..span.end as usize));
+            if let Some(text) = copied {
+                out.extend_from_slice(text);
+            } else if let Err(e) = write_value(row.get(i).unwrap_or(&Value::Null), out) {
+                out.truncate(start);
+                return Err(e);
+            }
+        }
+        out.push(b'}');
+        Ok(())
     }
 
     /// Appends `row` as one JSON object (no newline) to `out`. A missing trailing value is

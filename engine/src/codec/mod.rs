@@ -52,6 +52,27 @@ impl Decoder {
             Decoder::Registry(d) => d.decode(bytes, row),
         }
     }
+
+    /// Sets up zero-copy pass-through (JSON only; see [`JsonDecoder::copy_fields`]): true if
+    /// this decoder notes copyable value text.
+    pub fn copy_fields(&mut self, copied: &[bool], copy_only: &[bool]) -> bool {
+        match self {
+            Decoder::Json(d) => {
+                d.copy_fields(copied, copy_only);
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// The copyable value text of the last record, per input slot (empty unless set up).
+    #[inline]
+    pub fn spans(&self) -> &[json::Span] {
+        match self {
+            Decoder::Json(d) => d.spans(),
+            _ => &[],
+        }
+    }
 }
 
 /// An encoder of record values, built once per shard and job from a
@@ -87,6 +108,34 @@ impl Encoder {
                 out.extend_from_slice(prefix);
                 inner.encode(row, out).inspect_err(|_| out.truncate(start))
             }
+        }
+    }
+
+    /// Sets up zero-copy pass-through (JSON only; see [`JsonEncoder::copy_columns`]): true if
+    /// this encoder copies value text.
+    pub fn copy_columns(&mut self, copies: impl IntoIterator<Item = (usize, usize)>) -> bool {
+        match self {
+            Encoder::Json(e) => {
+                e.copy_columns(copies);
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// [`Encoder::encode`], copying the value text the decoder noted in `spans` of `source`
+    /// for the columns set up with [`Encoder::copy_columns`].
+    #[inline]
+    pub fn encode_copying(
+        &mut self,
+        row: &[Value],
+        source: &[u8],
+        spans: &[json::Span],
+        out: &mut Vec<u8>,
+    ) -> Result<(), CodecError> {
+        match self {
+            Encoder::Json(e) if !spans.is_empty() => e.encode_copying(row, source, spans, out),
+            other => other.encode(row, out),
         }
     }
 }

@@ -22,7 +22,7 @@ use super::runtime::{self, now_millis};
 use super::state::{
     CHECKPOINT_PARTITION, Emit, OUTPUT_PARTITION, ShardMsg, StateShard, checkpoint_topic,
 };
-use crate::codec::format::KeyCodec;
+use crate::codec::format::{KeyCodec, ValueFormat};
 use crate::codec::json::{encode_array, write_value};
 use crate::codec::{Decoder, Encoder};
 use crate::connector::kafka::{
@@ -31,6 +31,7 @@ use crate::connector::kafka::{
 };
 use crate::error::{CodecError, FerrisError, Result};
 use crate::exec::Pipeline;
+use crate::exec::passthrough::PassThrough;
 use crate::job::app::KafkaJob;
 use crate::job::preset::Preset;
 use crate::metrics::ShardMetrics;
@@ -293,6 +294,21 @@ impl JobShard {
                 ))
             })?,
         };
+        let (mut decoder, mut encoder) = (decoder, encoder);
+        // Zero-copy pass-through of unchanged fields where both ends write them alike.
+        let copies = PassThrough::of(&job.plan, job.output.payload);
+        if !copies.is_empty()
+            && matches!(job.source_format.value, ValueFormat::Json)
+            && matches!(job.sink_format.value, ValueFormat::Json)
+        {
+            let mut copied = vec![false; job.plan.input.len()];
+            for c in &copies.columns {
+                copied[c.slot] = true;
+            }
+            if decoder.copy_fields(&copied, &copies.copy_only) {
+                encoder.copy_columns(copies.columns.iter().map(|c| (c.output, c.slot)));
+            }
+        }
         let sink_key = job.sink_format.key.codec().map_err(|m| {
             FerrisError::Config(format!("{}: sink '{}' key: {m}", job.name, job.sink.name))
         })?;
@@ -904,7 +920,8 @@ fn handle_record(
         Ok(false) => RecordOutcome::Dropped,
         Ok(true) => {
             out.clear();
-            match encoder.encode(result, out) {
+            let source = message.payload().unwrap_or_default();
+            match encoder.encode_copying(result, source, decoder.spans(), out) {
                 Ok(()) => RecordOutcome::Output,
                 Err(e) => RecordOutcome::Rejected {
                     reason: e.to_string(),

@@ -441,9 +441,15 @@ fn decode_bytes(names: &[&str], bytes: &[u8]) -> Result<Row, CodecError> {
 
 /// Whether the scanner decodes `json` by itself, without falling back to serde_json.
 fn scans(names: &[&str], json: &str) -> bool {
-    let decoder = JsonDecoder::new(&fields(names));
+    let mut decoder = JsonDecoder::new(&fields(names));
     let mut row = vec![Value::Null; names.len()];
-    scan_record(json, &decoder.fields, &mut Vec::new(), &mut row).is_ok()
+    let copies = Copies {
+        active: false,
+        copied: &decoder.copied,
+        copy_only: &decoder.copy_only,
+        spans: &mut decoder.spans,
+    };
+    scan_record(json, &decoder.fields, &mut Vec::new(), &mut row, copies).is_ok()
 }
 
 /// `decode` agrees with serde_json on `json`, and returns what it returned.
@@ -823,4 +829,105 @@ fn deeply_nested_values_agree_with_serde_json() {
         rejected(&["d"], &open);
         rejected(&["a"], &open);
     }
+}
+
+/// Copying value text (zero-copy pass-through) must write exactly what decoding and encoding
+/// the value writes, for every kind of value, and decode the same errors.
+#[test]
+fn copying_field_text_writes_exactly_what_encoding_the_value_writes() {
+    let fields: Vec<InputField> = ["a", "b", "c"]
+        .iter()
+        .map(|n| InputField {
+            name: (*n).to_string(),
+            system: None,
+        })
+        .collect();
+    let names: Vec<String> = ["a", "b", "c", "a2"]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+    let mut plain = JsonDecoder::new(&fields);
+    let mut copying = JsonDecoder::new(&fields);
+    // `b` is also read by something other than a copy, so its value is still built.
+    copying.copy_fields(&[true, true, true], &[true, false, true]);
+    let mut plain_out = JsonEncoder::new(&names);
+    let mut copying_out = JsonEncoder::new(&names);
+    copying_out.copy_columns([(0, 0), (1, 1), (2, 2), (3, 0)]);
+    let values = [
+        r#""plain""#,
+        r#""esc\"aped\n""#,
+        r#""\u00e9t\u00e9""#,
+        r#""""#,
+        "0",
+        "-0",
+        "-7",
+        "123456789012345678",
+        "1234567890123456789",
+        "9223372036854775807",
+        "-9223372036854775808",
+        "12.50",
+        "-0.5",
+        "-0.0",
+        "0.000",
+        "1e3",
+        "-1.5E-2",
+        "12345678901234567890123456789012345678",
+        "0.1234567890123456789012345678901234567",
+        "1234567890123456789012345678901234567.8",
+        "true",
+        "false",
+        "null",
+        r#"{"x":1,"y":[1,2.50]}"#,
+        r#"{ "x" : 1 }"#,
+        r#"[1, "a b"]"#,
+        "[]",
+    ];
+    let mut records: Vec<String> = Vec::new();
+    for (i, v) in values.iter().enumerate() {
+        let w = values[(i + 7) % values.len()];
+        records.push(format!(r#"{{"a":{v},"b":{w},"c":{v}}}"#));
+        records.push(format!(r#"{{"c":{w}, "a" : {v}}}"#));
+        records.push(format!(r#"{{"a":{v},"a":{w},"z":{v}}}"#));
+    }
+    records.push(r#"{"a":"x","b":1e400,"c":2}"#.into());
+    records.push(r#"{"a":"x","b":01}"#.into());
+    records.push(r#"{"a":"unterminated}"#.into());
+    records.push("{}".into());
+    records.push(r#"{"a":"x\"y","b":"q","c":[1,{"k":"v"}]}"#.into());
+    let (mut row_a, mut row_b) = (Row::new(), Row::new());
+    let mut copied = 0;
+    for record in &records {
+        let bytes = record.as_bytes();
+        let a = plain.decode(bytes, &mut row_a);
+        let b = copying.decode(bytes, &mut row_b);
+        assert_eq!(a, b, "decode result of {record}");
+        if a.is_err() {
+            continue;
+        }
+        if copying.spans().iter().any(|s| !s.is_none()) {
+            copied += 1;
+        }
+        // The copied-only `a` and `c` may hold stale values; `b` must be exact.
+        assert_eq!(row_a[1], row_b[1], "the value of b in {record}");
+        let projected = |row: &Row| {
+            vec![
+                row[0].clone(),
+                row[1].clone(),
+                row[2].clone(),
+                row[0].clone(),
+            ]
+        };
+        let (mut want, mut got) = (Vec::new(), Vec::new());
+        plain_out.encode(&projected(&row_a), &mut want).unwrap();
+        copying_out
+            .encode_copying(&projected(&row_b), bytes, copying.spans(), &mut got)
+            .unwrap();
+        assert_eq!(
+            String::from_utf8(got).unwrap(),
+            String::from_utf8(want).unwrap(),
+            "output of {record}"
+        );
+    }
+    // Most records had some text to copy (the test is about the copies).
+    assert!(copied > records.len() / 2, "{copied} of {}", records.len());
 }
