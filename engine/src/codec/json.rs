@@ -880,11 +880,14 @@ impl JsonEncoder {
     }
 
     /// [`JsonEncoder::encode`], except that a column set up by
-    /// [`JsonEncoder::copy_columns`] whose slot has a span in `spans` is written by copying
-    /// those bytes of `source` (the decoded record) instead of encoding its value.
+    /// [`JsonEncoder::copy_columns`] is written from the decoded record: by copying the bytes of
+    /// `source` its slot's span in `spans` names, or, without one, by encoding the slot's value
+    /// in `input` (the decoded row). Such columns of `row` are not read (the projection need not
+    /// compute them).
     pub fn encode_copying(
         &mut self,
         row: &[Value],
+        input: &[Value],
         source: &[u8],
         spans: &[Span],
         out: &mut Vec<u8>,
@@ -896,13 +899,21 @@ impl JsonEncoder {
         let start = out.len();
         for (i, prefix) in self.prefixes.iter().enumerate() {
             out.extend_from_slice(prefix);
-            let copied = self.copy_from[i]
-                .and_then(|slot| spans.get(slot))
-                .filter(|span| !span.is_none())
-                .and_then(|span| source.get(span.start as usize..span.end as usize));
-            if let Some(text) = copied {
-                out.extend_from_slice(text);
-            } else if let Err(e) = write_value(row.get(i).unwrap_or(&Value::Null), out) {
+            let value = match self.copy_from[i] {
+                Some(slot) => {
+                    let text = spans
+                        .get(slot)
+                        .filter(|span| !span.is_none())
+                        .and_then(|span| source.get(span.start as usize..span.end as usize));
+                    if let Some(text) = text {
+                        out.extend_from_slice(text);
+                        continue;
+                    }
+                    input.get(slot)
+                }
+                None => row.get(i),
+            };
+            if let Err(e) = write_value(value.unwrap_or(&Value::Null), out) {
                 out.truncate(start);
                 return Err(e);
             }

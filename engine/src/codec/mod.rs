@@ -123,18 +123,20 @@ impl Encoder {
         }
     }
 
-    /// [`Encoder::encode`], copying the value text the decoder noted in `spans` of `source`
-    /// for the columns set up with [`Encoder::copy_columns`].
+    /// [`Encoder::encode`], writing the columns set up with [`Encoder::copy_columns`] from
+    /// the decoded record: the value text the decoder noted in `spans` of `source`, else the
+    /// slot's value in `input` (see [`JsonEncoder::encode_copying`]).
     #[inline]
     pub fn encode_copying(
         &mut self,
         row: &[Value],
+        input: &[Value],
         source: &[u8],
         spans: &[json::Span],
         out: &mut Vec<u8>,
     ) -> Result<(), CodecError> {
         match self {
-            Encoder::Json(e) if !spans.is_empty() => e.encode_copying(row, source, spans, out),
+            Encoder::Json(e) => e.encode_copying(row, input, source, spans, out),
             other => other.encode(row, out),
         }
     }

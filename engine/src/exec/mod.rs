@@ -48,6 +48,21 @@ impl Pipeline {
         Ok(true)
     }
 
+    /// [`Pipeline::process_row_into`] without computing the output columns marked in `skip`
+    /// (left `NULL`): columns whose value the encoder takes from elsewhere.
+    pub fn process_row_skipping(
+        &self,
+        row: &Row,
+        out: &mut Row,
+        skip: &[bool],
+    ) -> Result<bool, EvalError> {
+        if !self.keep(row)? {
+            return Ok(false);
+        }
+        self.project.project_into_skipping(row, out, skip)?;
+        Ok(true)
+    }
+
     /// Runs one input row through the chain: `Ok(None)` if the filter dropped it.
     pub fn process_row(&self, row: &Row) -> Result<Option<Row>, EvalError> {
         if let Some(f) = &self.filter

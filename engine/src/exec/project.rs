@@ -26,6 +26,25 @@ impl ProjectExec {
         Ok(())
     }
 
+    /// [`ProjectExec::project_into`], except that the columns with `skip[i]` are not computed
+    /// (they are `NULL` in `out`): their values are written by other means (copied text).
+    pub fn project_into_skipping(
+        &self,
+        row: &[Value],
+        out: &mut Row,
+        skip: &[bool],
+    ) -> Result<(), EvalError> {
+        out.clear();
+        for (i, e) in self.exprs.iter().enumerate() {
+            if skip.get(i).copied().unwrap_or(false) {
+                out.push(Value::Null);
+            } else {
+                out.push(e.eval(row)?);
+            }
+        }
+        Ok(())
+    }
+
     /// The output row for `row`.
     pub fn project(&self, row: &[Value]) -> Result<Row, EvalError> {
         let mut out = Vec::with_capacity(self.exprs.len());

@@ -75,7 +75,15 @@ impl OffsetTracker {
     /// One output of record `offset` was acknowledged.
     pub fn acked(&mut self, partition: i32, offset: i64) {
         let p = self.entry(partition);
-        if let Ok(i) = p.pending.binary_search_by_key(&offset, |(o, _)| *o) {
+        // Offsets of a partition are usually consecutive, so the record's place is usually its
+        // distance from the first one pending; otherwise search.
+        let guess = p
+            .pending
+            .front()
+            .and_then(|(first, _)| usize::try_from(offset.checked_sub(*first)?).ok())
+            .filter(|&i| p.pending.get(i).is_some_and(|(o, _)| *o == offset));
+        let found = guess.or_else(|| p.pending.binary_search_by_key(&offset, |(o, _)| *o).ok());
+        if let Some(i) = found {
             let n = &mut p.pending[i].1;
             *n = n.saturating_sub(1);
         }

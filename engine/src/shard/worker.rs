@@ -147,6 +147,9 @@ pub struct JobShard {
     system_slots: SystemSlots,
     /// Writes the query's `_key` as record keys.
     sink_key: KeyCodec,
+    /// Output columns the encoder copies from the input record (not computed by the
+    /// projection); empty without zero-copy pass-through.
+    copy_skip: Vec<bool>,
     /// GROUP BY state, for aggregating jobs.
     state: Option<StateShard>,
     key: Vec<u8>,
@@ -295,6 +298,7 @@ impl JobShard {
             })?,
         };
         let (mut decoder, mut encoder) = (decoder, encoder);
+        let mut copy_skip = Vec::new();
         // Zero-copy pass-through of unchanged fields where both ends write them alike.
         let copies = PassThrough::of(&job.plan, job.output.payload);
         if !copies.is_empty()
@@ -305,14 +309,20 @@ impl JobShard {
             for c in &copies.columns {
                 copied[c.slot] = true;
             }
-            if decoder.copy_fields(&copied, &copies.copy_only) {
-                encoder.copy_columns(copies.columns.iter().map(|c| (c.output, c.slot)));
+            if decoder.copy_fields(&copied, &copies.copy_only)
+                && encoder.copy_columns(copies.columns.iter().map(|c| (c.output, c.slot)))
+            {
+                copy_skip = vec![false; job.plan.projection.len()];
+                for c in &copies.columns {
+                    copy_skip[c.output] = true;
+                }
             }
         }
         let sink_key = job.sink_format.key.codec().map_err(|m| {
             FerrisError::Config(format!("{}: sink '{}' key: {m}", job.name, job.sink.name))
         })?;
         Ok(JobShard {
+            copy_skip,
             sink_key,
             state,
             key: Vec::with_capacity(64),
@@ -465,6 +475,7 @@ impl JobShard {
                 &mut self.result,
                 &mut self.out,
                 &mut self.system_slots,
+                &self.copy_skip,
             );
             let outcome = match outcome {
                 RecordOutcome::Output => {
@@ -912,16 +923,17 @@ fn handle_record(
     result: &mut Row,
     out: &mut Vec<u8>,
     system_slots: &mut SystemSlots,
+    copy_skip: &[bool],
 ) -> RecordOutcome {
     if let Err(rejected) = decode_record(message, job, decoder, row, system_slots) {
         return rejected;
     }
-    match pipeline.process_row_into(row, result) {
+    match pipeline.process_row_skipping(row, result, copy_skip) {
         Ok(false) => RecordOutcome::Dropped,
         Ok(true) => {
             out.clear();
             let source = message.payload().unwrap_or_default();
-            match encoder.encode_copying(result, source, decoder.spans(), out) {
+            match encoder.encode_copying(result, row, source, decoder.spans(), out) {
                 Ok(()) => RecordOutcome::Output,
                 Err(e) => RecordOutcome::Rejected {
                     reason: e.to_string(),
