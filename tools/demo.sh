@@ -17,6 +17,9 @@ echo "==> ferris query --file examples/big_trades.sql --input examples/trades.js
 echo "==> ferris query --file examples/vwap.sql --input examples/trades.jsonl" >&2
 "$ferris" query --file examples/vwap.sql --input examples/trades.jsonl
 
+echo "==> the same big trades as CSV (--output-format csv)" >&2
+"$ferris" query --file examples/big_trades.sql --input examples/trades.jsonl --output-format csv
+
 if [ "${1:-}" = "--kafka" ]; then
     tools/kafka-demo.sh "$ferris"
 fi
