@@ -9,6 +9,7 @@ pub mod exchange;
 pub mod offsets;
 pub mod runtime;
 pub mod state;
+pub mod wake;
 pub mod worker;
 
 pub use worker::{Assignment, JobShard, ShardReport, ShardSettings, StatefulSetup};

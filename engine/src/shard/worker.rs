@@ -22,6 +22,7 @@ use super::runtime::{self, now_millis};
 use super::state::{
     CHECKPOINT_PARTITION, Emit, OUTPUT_PARTITION, ShardMsg, StateShard, checkpoint_topic,
 };
+use super::wake::WakeSignal;
 use crate::codec::format::{KeyCodec, ValueFormat};
 use crate::codec::json::{encode_array, write_value};
 use crate::codec::{Decoder, Encoder};
@@ -43,6 +44,10 @@ const RETRY_BACKOFF: Duration = Duration::from_millis(200);
 
 /// How often every commit point is sent again, in case an asynchronous commit was lost.
 const COMMIT_REFRESH: Duration = Duration::from_secs(5);
+
+/// The longest an idle shard sleeps when it waits for records (it is woken as soon as one
+/// arrives): it then checks the stop flag and serves the consumer's other events.
+const IDLE_WAKE: Duration = Duration::from_millis(100);
 
 /// How a shard gets its partitions.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -147,6 +152,8 @@ pub struct JobShard {
     system_slots: SystemSlots,
     /// Writes the query's `_key` as record keys.
     sink_key: KeyCodec,
+    /// Set when the consumer's queue gets records: what an idle shard waits for.
+    wake: Arc<WakeSignal>,
     /// Output columns the encoder copies from the input record (not computed by the
     /// projection); empty without zero-copy pass-through.
     copy_skip: Vec<bool>,
@@ -199,7 +206,7 @@ impl JobShard {
         let mut consumer_props = vec![("group.id".to_string(), group)];
         consumer_props.extend(job.source.client_properties.iter().cloned());
         let consumer_defaults = settings.preset.consumer_defaults();
-        let consumer: Consumer_ =
+        let mut consumer: Consumer_ =
             client_config(&settings.brokers, &consumer_defaults, &consumer_props)
                 .create_with_context(ShardConsumerContext {
                     metrics: Arc::clone(&metrics),
@@ -231,6 +238,12 @@ impl JobShard {
                     e,
                 )
             })?,
+        }
+        // An idle shard sleeps until librdkafka puts a record in the drained queue.
+        let wake = Arc::new(WakeSignal::default());
+        {
+            let wake = Arc::clone(&wake);
+            consumer.set_nonempty_callback(move || wake.notify());
         }
         let context = ShardProducerContext::default();
         let deliveries = Arc::clone(&context.deliveries);
@@ -322,6 +335,7 @@ impl JobShard {
             FerrisError::Config(format!("{}: sink '{}' key: {m}", job.name, job.sink.name))
         })?;
         Ok(JobShard {
+            wake,
             copy_skip,
             sink_key,
             state,
@@ -388,8 +402,14 @@ impl JobShard {
                 last_commit = Instant::now();
             }
             if polled == 0 && pumped == 0 {
-                runtime::sleep(idle).await;
-                idle = (idle * 2).min(self.settings.max_idle_sleep);
+                if idle >= self.settings.max_idle_sleep && self.quiet() {
+                    // Nothing in flight and nothing to commit: sleep until a record arrives
+                    // (or IDLE_WAKE passes, for the stop flag and rebalances).
+                    self.wake.wait_for(IDLE_WAKE).await;
+                } else {
+                    runtime::sleep(idle).await;
+                    idle = (idle * 2).min(self.settings.max_idle_sleep);
+                }
             } else {
                 idle = Duration::from_micros(100);
                 runtime::yield_now().await;
@@ -699,6 +719,15 @@ impl JobShard {
             })?;
         }
         Ok(())
+    }
+
+    /// True when the shard waits for nothing but new records: no outputs or retries in flight,
+    /// no state (peers' rows arrive through rings, which do not wake it), nothing to commit.
+    fn quiet(&self) -> bool {
+        self.state.is_none()
+            && self.retries.is_empty()
+            && self.tracker.unacknowledged() == 0
+            && self.tracker.to_commit().is_empty()
     }
 
     /// Output records handed to the producer and not yet acknowledged (records held by state
