@@ -883,3 +883,41 @@ fn strict_stops_at_a_bad_csv_record() {
         "error: trades:6: malformed CSV: expected 4 fields as in the header, found 2\n"
     );
 }
+
+#[test]
+fn run_checks_formats_and_registers_sink_schemas_before_connecting_to_kafka() {
+    // A schema that does not parse: the property is named.
+    let app = TempFile::new(
+        "app.sql",
+        "CREATE STREAM s AS SELECT a FROM t WITH ('s.format' = 'avro', 's.avro.schema' = '{\"type\":\"record\"}');\n",
+    );
+    let out = ferris(&["run", "--brokers", "127.0.0.1:1", app.path()], None);
+    assert_eq!(out.code, 1, "{}", out.stderr);
+    assert!(
+        out.stderr
+            .contains("configuration error: s: 's.avro.schema': "),
+        "{}",
+        out.stderr
+    );
+    assert!(!out.stderr.contains("cannot reach Kafka"), "{}", out.stderr);
+
+    // A registry sink whose registry is not there: the run stops at start, saying where.
+    let app = TempFile::new(
+        "app.sql",
+        "CREATE STREAM s AS SELECT a FROM t WITH ('s.format' = 'avro', \
+         's.avro.schema' = '{\"type\":\"record\",\"name\":\"S\",\"fields\":[{\"name\":\"a\",\"type\":\"long\"}]}', \
+         's.schema.registry.url' = 'http://127.0.0.1:1');\n",
+    );
+    let out = ferris(&["run", "--brokers", "127.0.0.1:1", app.path()], None);
+    assert_eq!(out.code, 1, "{}", out.stderr);
+    assert!(
+        out.stderr.contains(
+            "configuration error: s: sink 's': registering the schema as 's-value': \
+             schema registry at http://127.0.0.1:1"
+        ),
+        "{}",
+        out.stderr
+    );
+    assert!(out.stderr.contains("is unreachable"), "{}", out.stderr);
+    assert!(!out.stderr.contains("cannot reach Kafka"), "{}", out.stderr);
+}
