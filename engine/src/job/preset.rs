@@ -61,7 +61,7 @@ pub struct EngineOverrides {
 }
 
 const LOW_LATENCY_CONSUMER: &[(&str, &str)] =
-    &[("fetch.wait.max.ms", "5"), ("fetch.min.bytes", "1")];
+    &[("fetch.wait.max.ms", "1"), ("fetch.min.bytes", "1")];
 const LOW_LATENCY_PRODUCER: &[(&str, &str)] = &[("linger.ms", "0")];
 const HIGH_THROUGHPUT_CONSUMER: &[(&str, &str)] =
     &[("fetch.wait.max.ms", "100"), ("fetch.min.bytes", "65536")];
@@ -280,12 +280,12 @@ mod tests {
     fn a_preset_overrides_the_defaults_and_the_user_overrides_the_preset() {
         let defaults = Preset::LowLatency.consumer_defaults();
         // The preset replaces the default in place; the other defaults stay.
-        assert!(defaults.contains(&("fetch.wait.max.ms", "5")));
+        assert!(defaults.contains(&("fetch.wait.max.ms", "1")));
         assert!(!defaults.contains(&("fetch.wait.max.ms", "50")));
         assert!(defaults.contains(&("enable.auto.commit", "false")));
         assert!(defaults.contains(&("fetch.min.bytes", "1")));
         let c = client_config("b:1", &defaults, &[]);
-        assert_eq!(c.get("fetch.wait.max.ms"), Some("5"));
+        assert_eq!(c.get("fetch.wait.max.ms"), Some("1"));
         let c = client_config(
             "b:1",
             &defaults,
