@@ -534,6 +534,7 @@ fn bench(
         "lag": samples.iter().map(Sample::to_json).collect::<Vec<_>>(),
         "floor": floor_json,
         "p95_over_floor_ms": added_p95,
+        "engine_batch_latency_ms": batch_latency_json(&final_metrics),
         "engine_summary": summary,
     });
     if let (Json::Object(o), Json::Object(e)) = (&mut report, &mut e2e) {
@@ -561,6 +562,29 @@ fn bench(
         );
     }
     Ok(report)
+}
+
+/// The engine's own batch latency histogram (poll to producer hand-off): the bucket bounds (ms)
+/// of its p50, p95 and p99, and how many batches.
+fn batch_latency_json(m: &probe::EngineMetrics) -> Json {
+    let bound = |q: f64| {
+        m.batch_latency_quantile(q).map(|(le, _)| {
+            if le.is_finite() {
+                json!(round3(le * 1e3))
+            } else {
+                json!("+Inf")
+            }
+        })
+    };
+    match m.batch_latency_quantile(1.0) {
+        Some((_, batches)) => json!({
+            "p50_le": bound(0.5),
+            "p95_le": bound(0.95),
+            "p99_le": bound(0.99),
+            "batches": batches,
+        }),
+        None => Json::Null,
+    }
 }
 
 fn rate_text(rate: u64) -> String {
@@ -604,6 +628,13 @@ fn human(
     if let Some(fl) = floor {
         s.push_str(&lat("broker floor", fl));
         let _ = writeln!(s, "  engine adds {:.2} ms at p95", f("p95_over_floor_ms"));
+    }
+    if let Some(b) = r.get("engine_batch_latency_ms").filter(|b| !b.is_null()) {
+        let _ = writeln!(
+            s,
+            "  engine's own histogram (poll -> producer hand-off, per batch): p50 <= {} ms, p95 <= {} ms, p99 <= {} ms ({} batches; bucket bounds)",
+            b["p50_le"], b["p95_le"], b["p99_le"], b["batches"]
+        );
     }
     let _ = writeln!(
         s,

@@ -128,7 +128,7 @@ pub fn busy_percent(before: &[(u64, u64)], after: &[(u64, u64)]) -> Vec<f64> {
 }
 
 /// What the bench reads from the engine's `/metrics`, summed over shards (lag: per shard).
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct EngineMetrics {
     /// `ferris_records_in_total`.
     pub records_in: u64,
@@ -140,6 +140,9 @@ pub struct EngineMetrics {
     pub in_flight: u64,
     /// `ferris_consumer_lag_records` per shard (-1: unknown yet).
     pub consumer_lag: Vec<i64>,
+    /// `ferris_batch_latency_seconds`, summed over shards: (upper bound in seconds, `+Inf` as
+    /// infinity; cumulative count of batches), in bucket order.
+    pub batch_latency: Vec<(f64, u64)>,
 }
 
 impl EngineMetrics {
@@ -153,6 +156,21 @@ impl EngineMetrics {
             .collect();
         (!known.is_empty()).then(|| known.iter().sum())
     }
+
+    /// The upper bound (seconds) of the histogram bucket that holds the `q` quantile of the
+    /// engine's batch latency (poll to producer hand-off), and the number of batches; `None`
+    /// without batches. A bucket bound, not an interpolation: "p95 <= 1 ms".
+    pub fn batch_latency_quantile(&self, q: f64) -> Option<(f64, u64)> {
+        let total = self.batch_latency.last()?.1;
+        if total == 0 {
+            return None;
+        }
+        let rank = (q * total as f64).ceil() as u64;
+        self.batch_latency
+            .iter()
+            .find(|(_, count)| *count >= rank)
+            .map(|(le, _)| (*le, total))
+    }
 }
 
 /// Parses the Prometheus text of `/metrics` (only the families the bench uses).
@@ -163,6 +181,23 @@ pub fn parse_metrics(text: &str) -> EngineMetrics {
             continue;
         };
         let name = series.split('{').next().unwrap_or(series);
+        if name == "ferris_batch_latency_seconds_bucket" {
+            let le = series
+                .split("le=\"")
+                .nth(1)
+                .and_then(|rest| rest.split('"').next())
+                .and_then(|le| match le {
+                    "+Inf" => Some(f64::INFINITY),
+                    bound => bound.parse::<f64>().ok(),
+                });
+            if let (Some(le), Ok(count)) = (le, value.trim().parse::<u64>()) {
+                match m.batch_latency.iter_mut().find(|(b, _)| *b == le) {
+                    Some((_, c)) => *c += count,
+                    None => m.batch_latency.push((le, count)),
+                }
+            }
+            continue;
+        }
         let Ok(v) = value.trim().parse::<i64>() else {
             continue;
         };
@@ -219,6 +254,35 @@ mod tests {
         assert_eq!(m.records_in, 12);
         assert_eq!(m.consumer_lag, vec![-1, 40]);
         assert_eq!(m.known_lag(), Some(40));
+    }
+
+    #[test]
+    fn batch_latency_buckets_sum_over_shards_and_give_quantile_bounds() {
+        let mut text = String::new();
+        // Shard 0: 90 batches <= 1 ms, 10 more <= 2.5 ms. Shard 1: 100 batches <= 1 ms.
+        for (shard, counts) in [(0, [0, 90, 100, 100]), (1, [50, 100, 100, 100])] {
+            for (le, n) in ["0.0005", "0.001", "0.0025", "+Inf"].iter().zip(counts) {
+                text.push_str(&format!(
+                    "ferris_batch_latency_seconds_bucket{{shard=\"{shard}\",job=\"j\",le=\"{le}\"}} {n}\n"
+                ));
+            }
+        }
+        text.push_str("ferris_batch_latency_seconds_count{shard=\"0\",job=\"j\"} 100\n");
+        let m = parse_metrics(&text);
+        assert_eq!(
+            m.batch_latency,
+            vec![
+                (0.0005, 50),
+                (0.001, 190),
+                (0.0025, 200),
+                (f64::INFINITY, 200)
+            ]
+        );
+        assert_eq!(m.batch_latency_quantile(0.25), Some((0.0005, 200)));
+        assert_eq!(m.batch_latency_quantile(0.5), Some((0.001, 200)));
+        assert_eq!(m.batch_latency_quantile(0.95), Some((0.001, 200)));
+        assert_eq!(m.batch_latency_quantile(0.99), Some((0.0025, 200)));
+        assert_eq!(parse_metrics("").batch_latency_quantile(0.5), None);
     }
 
     #[test]
