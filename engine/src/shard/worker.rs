@@ -3,6 +3,7 @@
 //! producer, codec instances, buffers, offset tracker. Nothing is shared but the metrics
 //! atomics (written here, read elsewhere) and the stop flag.
 
+use std::cell::RefCell;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
@@ -137,7 +138,10 @@ pub struct JobShard {
     revoked: Arc<crossbeam_queue::SegQueue<i32>>,
     /// Records the broker failed to take for a reason of its own, to send again (with their
     /// packed input position), and when.
-    retries: Vec<(usize, OwnedMessage)>,
+    /// Also the records the producer's full queue could not take yet (see [`send_blocking`]).
+    /// A `RefCell` because records are parked from paths that hold a consumed message (a
+    /// borrow of the consumer); the shard is one thread.
+    retries: RefCell<Vec<(usize, OwnedMessage)>>,
     retry_at: Instant,
     decoder: Decoder,
     encoder: Encoder,
@@ -354,7 +358,7 @@ impl JobShard {
             producer,
             deliveries,
             revoked,
-            retries: Vec::new(),
+            retries: RefCell::new(Vec::new()),
             retry_at: Instant::now(),
             tracker: OffsetTracker::new(),
             row: Vec::new(),
@@ -374,7 +378,7 @@ impl JobShard {
             // While records wait to be sent again, or rows wait for room in a ring, consume
             // nothing new (backpressure).
             let backpressured = self.state.as_ref().is_some_and(StateShard::backpressured);
-            let polled = if !self.retries.is_empty() {
+            let polled = if !self.retries.get_mut().is_empty() {
                 self.resend_failed()?;
                 0
             } else if backpressured {
@@ -523,7 +527,7 @@ impl JobShard {
             let outputs = match outcome {
                 RecordOutcome::Dropped => 0,
                 RecordOutcome::Output => {
-                    send_blocking(&self.producer, || {
+                    send_blocking(&self.producer, &self.retries, || {
                         let mut r = BaseRecord::with_opaque_to(
                             &self.job.sink.topic,
                             pack(partition, offset),
@@ -596,7 +600,7 @@ impl JobShard {
     ) -> Result<()> {
         let partition_text = partition.to_string();
         let offset_text = offset.to_string();
-        send_blocking(&self.producer, || {
+        send_blocking(&self.producer, &self.retries, || {
             let headers = OwnedHeaders::new()
                 .insert(Header {
                     key: "ferris.error",
@@ -654,14 +658,14 @@ impl JobShard {
             }
             let topic = f.message.topic().to_string();
             if !f.record_error {
-                if self.retries.is_empty() {
+                if self.retries.get_mut().is_empty() {
                     eprintln!(
                         "ferris: shard {} job {}: delivery to '{topic}' failed ({}); sending again",
                         self.metrics.shard, self.job.name, f.error
                     );
                     self.retry_at = Instant::now() + RETRY_BACKOFF;
                 }
-                self.retries.push((d.opaque, f.message));
+                self.retries.get_mut().push((d.opaque, f.message));
             } else if topic != self.job.dlq_topic {
                 let reason = format!("delivery to '{topic}' failed: {}", f.error);
                 let m = &f.message;
@@ -703,8 +707,9 @@ impl JobShard {
         if Instant::now() < self.retry_at {
             return Ok(());
         }
-        for (opaque, m) in std::mem::take(&mut self.retries) {
-            send_blocking(&self.producer, || {
+        // In order; the first that does not fit parks itself and the rest behind it again.
+        for (opaque, m) in std::mem::take(self.retries.get_mut()) {
+            send_blocking(&self.producer, &self.retries, || {
                 let mut r = BaseRecord::with_opaque_to(m.topic(), opaque);
                 if let Some(k) = m.key() {
                     r = r.key(k);
@@ -725,7 +730,7 @@ impl JobShard {
     /// no state (peers' rows arrive through rings, which do not wake it), nothing to commit.
     fn quiet(&self) -> bool {
         self.state.is_none()
-            && self.retries.is_empty()
+            && self.retries.borrow().is_empty()
             && self.tracker.unacknowledged() == 0
             && self.tracker.to_commit().is_empty()
     }
@@ -796,7 +801,7 @@ impl JobShard {
                     match encoded {
                         Ok(()) => {
                             let (key, out) = (&self.key, &self.out);
-                            send_blocking(&self.producer, || {
+                            send_blocking(&self.producer, &self.retries, || {
                                 let mut r =
                                     BaseRecord::with_opaque_to(&self.job.sink.topic, opaque)
                                         .payload(&out[..]);
@@ -849,7 +854,7 @@ impl JobShard {
             let topic = checkpoint_topic(&self.job.sink.topic);
             let payload = checkpoint_payload(closed);
             let key = self.metrics.shard.to_string();
-            send_blocking(&self.producer, || {
+            send_blocking(&self.producer, &self.retries, || {
                 BaseRecord::with_opaque_to(&topic, pack(CHECKPOINT_PARTITION, 0))
                     .key(key.as_bytes())
                     .payload(payload.as_bytes())
@@ -911,7 +916,9 @@ impl JobShard {
     /// Stops consuming, waits (bounded) for outstanding deliveries, commits what is delivered.
     async fn drain(mut self) -> Result<ShardReport> {
         let deadline = Instant::now() + self.settings.drain_timeout;
-        while (self.unacknowledged() > 0 || !self.retries.is_empty()) && Instant::now() < deadline {
+        while (self.unacknowledged() > 0 || !self.retries.get_mut().is_empty())
+            && Instant::now() < deadline
+        {
             self.pump_state()?;
             self.serve_delivery_reports();
             self.handle_deliveries()?;
@@ -1154,24 +1161,43 @@ fn headers_of(value: &Value) -> std::result::Result<Option<OwnedHeaders>, CodecE
     Ok(Some(headers))
 }
 
-/// Hands a record to the producer; when its queue is full, serves delivery reports until there
-/// is room (backpressure: the shard consumes no more until then).
+/// Hands a record to the producer. When its queue is full, or records are already parked (so
+/// that order is kept), the record is parked in `parked` instead: the run loop then consumes
+/// nothing new, serves delivery reports and sleeps on its timer, and sends the parked records
+/// again once deliveries have made room (backpressure without spinning on the shard thread).
 fn send_blocking<'a>(
     producer: &Producer_,
-    make: impl Fn() -> BaseRecord<'a, [u8], [u8], usize>,
+    parked: &RefCell<Vec<(usize, OwnedMessage)>>,
+    make: impl FnOnce() -> BaseRecord<'a, [u8], [u8], usize>,
 ) -> Result<()> {
-    loop {
-        match producer.send(make()) {
-            Ok(()) => return Ok(()),
-            Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), _)) => {
-                producer.poll(Duration::from_millis(1));
-            }
-            Err((e, r)) => {
-                return Err(FerrisError::Kafka(format!(
-                    "producing to '{}' failed: {e}",
-                    r.topic
-                )));
-            }
-        }
+    let record = make();
+    if !parked.borrow().is_empty() {
+        park(record, parked);
+        return Ok(());
     }
+    match producer.send(record) {
+        Ok(()) => Ok(()),
+        Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), r)) => {
+            park(r, parked);
+            Ok(())
+        }
+        Err((e, r)) => Err(FerrisError::Kafka(format!(
+            "producing to '{}' failed: {e}",
+            r.topic
+        ))),
+    }
+}
+
+/// Keeps a record the producer could not take, to send again.
+fn park(r: BaseRecord<'_, [u8], [u8], usize>, parked: &RefCell<Vec<(usize, OwnedMessage)>>) {
+    let message = OwnedMessage::new(
+        r.payload.map(<[u8]>::to_vec),
+        r.key.map(<[u8]>::to_vec),
+        r.topic.to_string(),
+        rdkafka::Timestamp::NotAvailable,
+        r.partition.unwrap_or(-1),
+        -1,
+        r.headers,
+    );
+    parked.borrow_mut().push((r.delivery_opaque, message));
 }
