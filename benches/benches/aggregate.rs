@@ -34,6 +34,7 @@ use std::time::{Duration, Instant};
 use criterion::{
     BenchmarkId, Criterion, SamplingMode, Throughput, criterion_group, criterion_main,
 };
+use ferris_benches::Rng;
 use ferris_engine::codec::json::JsonDecoder;
 use ferris_engine::exec::aggregate::{AggregateOutput, Aggregator};
 use ferris_engine::sql::parse_statements;
@@ -73,26 +74,14 @@ fn query_plan() -> QueryPlan {
     plan(&stmts[0], &Stream).expect("the bench query plans")
 }
 
-/// splitmix64: a fixed, fast pseudo-random sequence.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-}
 
 /// One record's fields: key number, amount in cents, event time.
 fn records(keys: u64, n: usize, seed: u64) -> Vec<(u64, i64, i64)> {
     let mut rng = Rng(seed);
     (0..n)
         .map(|i| {
-            let key = rng.next() % keys;
-            let cents = (rng.next() % 99_999) as i64 + 1;
+            let key = rng.next_u64() % keys;
+            let cents = (rng.next_u64() % 99_999) as i64 + 1;
             (key, cents, T0 + i as i64)
         })
         .collect()

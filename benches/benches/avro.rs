@@ -1,5 +1,6 @@
 //! Avro codec cost per record: [`AvroDecoder`] and [`AvroEncoder`] over a Nexmark Bid, 1024
-//! distinct records (fixed seed) per iteration.
+//! distinct records (fixed seed, the rows of `ferris_benches::bid_rows`, shared with the
+//! Protobuf bench) per iteration.
 //!
 //! The schema: `auction` and `bidder` longs, `price` a `decimal(18,2)` on bytes, `channel`,
 //! `url` (about 70 characters, as the JSON bench's) and `extra` (0 to 30 characters)
@@ -17,65 +18,19 @@ use std::time::Duration;
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use ferris_engine::codec::avro::{AvroDecoder, AvroEncoder, AvroSchema};
 use ferris_engine::sql::planner::InputField;
-use ferris_engine::value::{Decimal, Row, Value};
-use ferris_tools::trades::START_MS;
+use ferris_benches::{BID_FIELDS, bid_rows};
+use ferris_engine::value::Row;
 
 const RECORDS: usize = 1024;
 
 const BID_SCHEMA: &str = r#"{"type":"record","name":"Bid","fields":[{"name":"auction","type":"long"},{"name":"bidder","type":"long"},{"name":"price","type":{"type":"bytes","logicalType":"decimal","precision":18,"scale":2}},{"name":"channel","type":"string"},{"name":"url","type":"string"},{"name":"date_time","type":{"type":"long","logicalType":"timestamp-millis"}},{"name":"extra","type":"string"}]}"#;
 
-const BID_FIELDS: [&str; 7] = [
-    "auction",
-    "bidder",
-    "price",
-    "channel",
-    "url",
-    "date_time",
-    "extra",
-];
 
-/// splitmix64: a fixed, fast pseudo-random sequence.
-struct Rng(u64);
-
-impl Rng {
-    fn below(&mut self, n: u64) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        (z ^ (z >> 31)) % n
-    }
-}
 
 /// Counts allocations, so each workload's allocations per record are printed before it is timed.
 #[global_allocator]
 static ALLOCATOR: ferris_tools::alloc::Counting = ferris_tools::alloc::Counting;
 
-/// Nexmark-shaped bids as rows in schema order.
-fn bids() -> Vec<Row> {
-    let mut rng = Rng(7);
-    (0..RECORDS)
-        .map(|i| {
-            let channel = rng.below(10);
-            let query = rng.below(1 << 20);
-            let extra: String = (0..rng.below(31))
-                .map(|_| char::from(b'a' + rng.below(26) as u8))
-                .collect();
-            let cents = 100 + rng.below(1_000_000) as i128;
-            vec![
-                Value::BigInt(1000 + rng.below(100) as i64),
-                Value::BigInt(2000 + rng.below(1000) as i64),
-                Value::Decimal(Decimal::new(cents, 2).expect("price fits")),
-                Value::string(&format!("channel-{channel}")),
-                Value::string(&format!(
-                    "https://www.nexmark.com/hmq/lvmc/qyfl/item.htm?query={query}&channel_id={channel}"
-                )),
-                Value::Timestamp(START_MS as i64 + i as i64),
-                Value::string(&extra),
-            ]
-        })
-        .collect()
-}
 
 fn codec(c: &mut Criterion) {
     let schema = AvroSchema::parse(BID_SCHEMA).expect("valid schema");
@@ -87,7 +42,7 @@ fn codec(c: &mut Criterion) {
             system: None,
         })
         .collect();
-    let rows = bids();
+    let rows = bid_rows(RECORDS);
     let mut encoder = AvroEncoder::new(&schema, &names).expect("encoder");
     let datums: Vec<Vec<u8>> = rows
         .iter()

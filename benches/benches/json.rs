@@ -16,6 +16,7 @@ use std::hint::black_box;
 use std::time::Duration;
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
+use ferris_benches::Rng;
 use ferris_engine::codec::json::{JsonDecoder, JsonEncoder};
 use ferris_engine::sql::planner::InputField;
 use ferris_engine::value::Row;
@@ -28,18 +29,6 @@ const BID_FIELDS: [&str; 7] = [
 ];
 const TRADE_FIELDS: [&str; 6] = ["symbol", "price", "quantity", "side", "ts", "account"];
 
-/// splitmix64: a fixed, fast pseudo-random sequence.
-struct Rng(u64);
-
-impl Rng {
-    fn below(&mut self, n: u64) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        (z ^ (z >> 31)) % n
-    }
-}
 
 /// Counts allocations, so each workload's allocations per record are printed before it is timed.
 #[global_allocator]

@@ -1,5 +1,6 @@
 //! Protobuf codec cost per record: [`ProtobufDecoder`] and [`ProtobufEncoder`] over a Nexmark
-//! Bid, 1024 distinct records (fixed seed) per iteration, about 130 bytes each:
+//! Bid, 1024 distinct records (fixed seed, the rows of `ferris_benches::bid_rows`, shared with
+//! the Avro bench) per iteration, about 133 bytes each:
 //!
 //! ```proto
 //! message Bid {
@@ -8,7 +9,7 @@
 //! }
 //! ```
 //!
-//! with a two-decimal price (`43.82`), a URL of about 60 characters and an `extra` of 0 to 30
+//! with a two-decimal price (`43.82`), a URL of about 70 characters and an `extra` of 0 to 30
 //! characters. `decode/bid` decodes all seven fields of each record into one reused row (as a
 //! shard does); `encode/bid` writes each record's row (decoded once, before timing) into one
 //! reused buffer. Criterion reports records per second (one thread).
@@ -21,8 +22,8 @@ use std::time::Duration;
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use ferris_engine::codec::protobuf::{MessageRef, ProtoSchema, ProtobufDecoder, ProtobufEncoder};
 use ferris_engine::sql::planner::InputField;
-use ferris_engine::value::{Decimal, Row, Value};
-use ferris_tools::trades::START_MS;
+use ferris_benches::{BID_FIELDS, bid_rows};
+use ferris_engine::value::Row;
 
 const RECORDS: usize = 1024;
 
@@ -43,56 +44,12 @@ message Bid {
 }
 "#;
 
-const BID_FIELDS: [&str; 7] = [
-    "auction",
-    "bidder",
-    "price",
-    "channel",
-    "url",
-    "date_time",
-    "extra",
-];
 
-/// splitmix64: a fixed, fast pseudo-random sequence.
-struct Rng(u64);
-
-impl Rng {
-    fn below(&mut self, n: u64) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        (z ^ (z >> 31)) % n
-    }
-}
 
 /// Counts allocations, so each workload's allocations per record are printed before it is timed.
 #[global_allocator]
 static ALLOCATOR: ferris_tools::alloc::Counting = ferris_tools::alloc::Counting;
 
-/// Nexmark-shaped bids as rows in `BID_FIELDS` order.
-fn bid_rows() -> Vec<Row> {
-    let mut rng = Rng(7);
-    (0..RECORDS)
-        .map(|i| {
-            let channel = rng.below(10);
-            let query = rng.below(1 << 20);
-            let extra_len = rng.below(31) as usize;
-            let price = Decimal::new(i128::from(100 + rng.below(10_000)), 2).expect("price");
-            vec![
-                Value::BigInt(1000 + rng.below(100) as i64),
-                Value::BigInt(2000 + rng.below(1000) as i64),
-                Value::Decimal(price),
-                Value::string(&format!("channel-{channel}")),
-                Value::string(&format!(
-                    "https://www.nexmark.com/hmq/lvmc/qyfl/item.htm?query={query}&channel_id={channel}"
-                )),
-                Value::Timestamp(START_MS as i64 + i as i64),
-                Value::string(&"x".repeat(extra_len)),
-            ]
-        })
-        .collect()
-}
 
 fn codec(c: &mut Criterion) {
     let schema = ProtoSchema::from_source("bid.proto", BID_PROTO, MessageRef::Name("Bid"))
@@ -105,7 +62,7 @@ fn codec(c: &mut Criterion) {
         })
         .collect();
     let columns: Vec<String> = BID_FIELDS.iter().map(|n| (*n).to_string()).collect();
-    let rows = bid_rows();
+    let rows = bid_rows(RECORDS);
     let mut encoder = ProtobufEncoder::new(&schema, &columns).expect("encoder");
     let records: Vec<Vec<u8>> = rows
         .iter()
