@@ -74,7 +74,6 @@ fn query_plan() -> QueryPlan {
     plan(&stmts[0], &Stream).expect("the bench query plans")
 }
 
-
 /// One record's fields: key number, amount in cents, event time.
 fn records(keys: u64, n: usize, seed: u64) -> Vec<(u64, i64, i64)> {
     let mut rng = Rng(seed);

@@ -16,21 +16,18 @@ use std::hint::black_box;
 use std::time::Duration;
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
+use ferris_benches::{BID_FIELDS, bid_rows};
 use ferris_engine::codec::avro::{AvroDecoder, AvroEncoder, AvroSchema};
 use ferris_engine::sql::planner::InputField;
-use ferris_benches::{BID_FIELDS, bid_rows};
 use ferris_engine::value::Row;
 
 const RECORDS: usize = 1024;
 
 const BID_SCHEMA: &str = r#"{"type":"record","name":"Bid","fields":[{"name":"auction","type":"long"},{"name":"bidder","type":"long"},{"name":"price","type":{"type":"bytes","logicalType":"decimal","precision":18,"scale":2}},{"name":"channel","type":"string"},{"name":"url","type":"string"},{"name":"date_time","type":{"type":"long","logicalType":"timestamp-millis"}},{"name":"extra","type":"string"}]}"#;
 
-
-
 /// Counts allocations, so each workload's allocations per record are printed before it is timed.
 #[global_allocator]
 static ALLOCATOR: ferris_tools::alloc::Counting = ferris_tools::alloc::Counting;
-
 
 fn codec(c: &mut Criterion) {
     let schema = AvroSchema::parse(BID_SCHEMA).expect("valid schema");

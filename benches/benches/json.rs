@@ -29,7 +29,6 @@ const BID_FIELDS: [&str; 7] = [
 ];
 const TRADE_FIELDS: [&str; 6] = ["symbol", "price", "quantity", "side", "ts", "account"];
 
-
 /// Counts allocations, so each workload's allocations per record are printed before it is timed.
 #[global_allocator]
 static ALLOCATOR: ferris_tools::alloc::Counting = ferris_tools::alloc::Counting;

@@ -20,9 +20,9 @@ use std::hint::black_box;
 use std::time::Duration;
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
+use ferris_benches::{BID_FIELDS, bid_rows};
 use ferris_engine::codec::protobuf::{MessageRef, ProtoSchema, ProtobufDecoder, ProtobufEncoder};
 use ferris_engine::sql::planner::InputField;
-use ferris_benches::{BID_FIELDS, bid_rows};
 use ferris_engine::value::Row;
 
 const RECORDS: usize = 1024;
@@ -44,12 +44,9 @@ message Bid {
 }
 "#;
 
-
-
 /// Counts allocations, so each workload's allocations per record are printed before it is timed.
 #[global_allocator]
 static ALLOCATOR: ferris_tools::alloc::Counting = ferris_tools::alloc::Counting;
-
 
 fn codec(c: &mut Criterion) {
     let schema = ProtoSchema::from_source("bid.proto", BID_PROTO, MessageRef::Name("Bid"))
