@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use ferris_tests::kafka::{
-    Consumed, FerrisProcess, Outgoing, broker_or_skip, consume_all, create_topic,
+    Consumed, FerrisProcess, Outgoing, broker_or_skip, consume_all, create_topic, produce,
     produce_with_headers, scratch_dir, unique_name,
 };
 
@@ -60,6 +60,26 @@ fn summary(records: &[Consumed]) -> Vec<Summary> {
                     .collect(),
             )
         })
+        .collect()
+}
+
+/// Produces `values` to partition 0 of `topic`, each with the key `k`.
+fn produce_values(brokers: &str, topic: &str, values: &[Vec<u8>]) {
+    let outgoing: Vec<Outgoing> = values
+        .iter()
+        .map(|v| Outgoing {
+            partition: 0,
+            key: b"k".to_vec(),
+            payload: v.clone(),
+        })
+        .collect();
+    produce(brokers, topic, &outgoing).expect("produce");
+}
+
+/// The `ferris.error` header of each dead letter.
+fn dlq_reasons(dlq: &[Consumed]) -> Vec<String> {
+    dlq.iter()
+        .map(|c| c.header("ferris.error").unwrap_or_default())
         .collect()
 }
 
@@ -326,15 +346,7 @@ fn avro_in_through_the_registry_becomes_exact_protobuf_out() {
     let mut truncated = avro_trade(&schema, writer_id, trades[0]);
     truncated.truncate(9);
     values.push(truncated);
-    let outgoing: Vec<Outgoing> = values
-        .iter()
-        .map(|v| Outgoing {
-            partition: 0,
-            key: b"k".to_vec(),
-            payload: v.clone(),
-        })
-        .collect();
-    produce_with_headers(&brokers, &source, &outgoing, &[]).expect("produce");
+    produce_values(&brokers, &source, &values);
 
     let dir = scratch_dir().expect("scratch");
     let proto = dir.join(format!("{sink}.proto"));
@@ -402,10 +414,7 @@ fn avro_in_through_the_registry_becomes_exact_protobuf_out() {
     ];
     assert_eq!(got, want, "Protobuf output\n{log}");
 
-    let reasons: Vec<String> = dlq
-        .iter()
-        .map(|c| c.header("ferris.error").unwrap_or_default())
-        .collect();
+    let reasons = dlq_reasons(&dlq);
     assert_eq!(
         reasons.len(),
         3,
@@ -486,15 +495,7 @@ fn protobuf_in_goes_to_json_out_and_bad_messages_to_the_dlq() {
     let mut values: Vec<Vec<u8>> = good.to_vec();
     values.push(truncated);
     values.push(bad_wire_type);
-    let outgoing: Vec<Outgoing> = values
-        .iter()
-        .map(|v| Outgoing {
-            partition: 0,
-            key: b"k".to_vec(),
-            payload: v.clone(),
-        })
-        .collect();
-    produce_with_headers(&brokers, &source, &outgoing, &[]).expect("produce");
+    produce_values(&brokers, &source, &values);
 
     let sql = format!(
         "CREATE STREAM orders_json AS SELECT id, customer, amount, note FROM orders \
@@ -519,10 +520,7 @@ fn protobuf_in_goes_to_json_out_and_bad_messages_to_the_dlq() {
         ],
         "{log}"
     );
-    let reasons: Vec<String> = dlq
-        .iter()
-        .map(|c| c.header("ferris.error").unwrap_or_default())
-        .collect();
+    let reasons = dlq_reasons(&dlq);
     assert_eq!(reasons.len(), 2, "{reasons:?}\n{log}");
     assert!(
         reasons.iter().all(|r| r.starts_with("malformed Protobuf")),
