@@ -58,7 +58,9 @@ pub struct JsonDecoder {
     /// was wanted, tried first for the `k`-th key of the next (records of one stream usually
     /// list their keys in one order).
     order: Vec<usize>,
-    /// Per slot: whether an output column copies it (see [`JsonDecoder::copy_fields`]).
+    /// Whether any output column copies a slot (see [`JsonDecoder::copy_fields`]).
+    copying: bool,
+    /// Per slot: whether an output column copies it.
     copied: Vec<bool>,
     /// Per slot: whether only copies read it, so that its value need not be built.
     copy_only: Vec<bool>,
@@ -100,6 +102,7 @@ impl JsonDecoder {
             payload_slots: payload.iter().map(|(slot, _)| *slot).collect(),
             width: fields.len(),
             order: Vec::new(),
+            copying: false,
             copied: vec![false; fields.len()],
             copy_only: vec![false; fields.len()],
             spans: vec![Span::NONE; fields.len()],
@@ -119,6 +122,7 @@ impl JsonDecoder {
             self.copy_only[slot] =
                 self.copied[slot] && copy_only.get(slot).copied().unwrap_or(false);
         }
+        self.copying = self.copied.iter().any(|&c| c);
     }
 
     /// Per input slot, the value text of the last decoded record that an output column may
@@ -133,7 +137,7 @@ impl JsonDecoder {
         if row.len() != self.width {
             row.resize(self.width, Value::Null);
         }
-        let copying = self.copied.iter().any(|&c| c);
+        let copying = self.copying;
         if copying {
             self.spans.fill(Span::NONE);
         }

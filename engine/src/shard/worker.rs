@@ -164,10 +164,6 @@ pub struct JobShard {
     /// GROUP BY state, for aggregating jobs.
     state: Option<StateShard>,
     key: Vec<u8>,
-    /// Where the current stateless output's key comes from.
-    out_key: OutKey,
-    /// The current output's headers, when the query sets `_headers` or the input had some.
-    out_headers: Option<OwnedHeaders>,
     last_expiry: Instant,
 }
 
@@ -344,8 +340,6 @@ impl JobShard {
             sink_key,
             state,
             key: Vec::with_capacity(64),
-            out_key: OutKey::Input,
-            out_headers: None,
             last_expiry: Instant::now(),
             decoder,
             encoder,
@@ -501,6 +495,10 @@ impl JobShard {
                 &mut self.system_slots,
                 &self.copy_skip,
             );
+            // Where the output's key comes from, and its headers (the query's `_headers`, or
+            // the input record's).
+            let mut out_key = OutKey::Input;
+            let mut out_headers = None;
             let outcome = match outcome {
                 RecordOutcome::Output => {
                     match output_key_and_headers(
@@ -511,8 +509,8 @@ impl JobShard {
                         &mut self.key,
                     ) {
                         Ok((key, headers)) => {
-                            self.out_key = key;
-                            self.out_headers = headers;
+                            out_key = key;
+                            out_headers = headers;
                             RecordOutcome::Output
                         }
                         Err(e) => RecordOutcome::Rejected {
@@ -533,7 +531,7 @@ impl JobShard {
                             pack(partition, offset),
                         )
                         .payload(&self.out[..]);
-                        match self.out_key {
+                        match out_key {
                             OutKey::Input => {
                                 if let Some(k) = message.key() {
                                     r = r.key(k);
@@ -542,8 +540,8 @@ impl JobShard {
                             OutKey::Encoded => r = r.key(&self.key[..]),
                             OutKey::Absent => {}
                         }
-                        if let Some(h) = &self.out_headers {
-                            r = r.headers(h.clone());
+                        if let Some(h) = out_headers {
+                            r = r.headers(h);
                         }
                         r
                     })?;
@@ -805,8 +803,8 @@ impl JobShard {
                                 let mut r =
                                     BaseRecord::with_opaque_to(&self.job.sink.topic, opaque)
                                         .payload(&out[..]);
-                                if let Some(h) = &headers {
-                                    r = r.headers(OwnedHeaders::clone(h));
+                                if let Some(h) = headers {
+                                    r = r.headers(h);
                                 }
                                 if key_ok { r.key(&key[..]) } else { r }
                             })?;
