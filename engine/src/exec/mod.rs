@@ -4,6 +4,7 @@
 
 pub mod aggregate;
 mod filter;
+pub mod join;
 pub mod passthrough;
 mod project;
 

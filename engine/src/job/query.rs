@@ -632,6 +632,29 @@ fn execute(
             .collect(),
     };
     let plan = plan(statement, &catalog)?;
+    if let Some(join) = &plan.join {
+        let names: Vec<String> = plan.projection.iter().map(|c| c.name.clone()).collect();
+        let mut encoder = match opts.output_format {
+            Format::Json => Encoder::Json(JsonEncoder::new(&names)),
+            Format::Csv => Encoder::Csv(CsvEncoder::new(&names)),
+        };
+        if let Encoder::Csv(e) = &mut encoder {
+            let mut header = Vec::new();
+            e.write_header(&mut header);
+            sink.records(&header)?;
+        }
+        let position = |opened: &[Opened<'_>], name: &str| {
+            opened
+                .iter()
+                .position(|p| p.name.eq_ignore_ascii_case(name))
+                .ok_or_else(|| FerrisError::Internal(format!("planned input '{name}' is missing")))
+        };
+        let left = opened.swap_remove(position(&opened, &plan.source)?);
+        let right = opened.swap_remove(position(&opened, &join.right)?);
+        let mut stats = join::execute_join(&plan, join, left, right, encoder, opts.strict, sink)?;
+        stats.elapsed = started.elapsed();
+        return Ok(stats);
+    }
     let source_index = opened
         .iter()
         .position(|p| p.name.eq_ignore_ascii_case(&plan.source))
@@ -967,6 +990,8 @@ impl Run {
         })
     }
 }
+
+mod join;
 
 #[cfg(test)]
 mod tests;

@@ -64,6 +64,9 @@ pub struct StreamingQuery {
     pub emit: Option<EmitMode>,
     /// The `WITH ('key' = 'value', ...)` properties, in written order.
     pub properties: Vec<(String, String)>,
+    /// `JOIN s WITHIN <duration> ON ...`: the interval join's bound in milliseconds (both
+    /// sides' event times at most this far apart), cut out of the `FROM` clause by the parser.
+    pub join_within: Option<(i64, Position)>,
     /// Where the statement starts.
     pub position: Position,
 }

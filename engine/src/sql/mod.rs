@@ -13,6 +13,7 @@ pub mod aggregate;
 pub mod ast;
 pub mod expr;
 pub mod functions;
+pub mod join;
 pub mod parser;
 pub mod planner;
 

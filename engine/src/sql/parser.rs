@@ -164,7 +164,7 @@ fn parse_statement(tokens: Vec<TokenWithSpan>) -> Result<StreamingQuery> {
         }
     }
     let query_end = clause_starts.first().copied().unwrap_or(tokens.len());
-    let query_tokens = tokens[query_start..query_end].to_vec();
+    let (query_tokens, join_within) = cut_within(&tokens[query_start..query_end])?;
     let query = parse_query_tokens(query_tokens)?;
 
     let mut window = None;
@@ -198,8 +198,59 @@ fn parse_statement(tokens: Vec<TokenWithSpan>) -> Result<StreamingQuery> {
         window,
         emit,
         properties: properties.unwrap_or_default(),
+        join_within,
         position,
     })
+}
+
+/// Cuts `WITHIN <duration>` (the interval join's bound, written between `JOIN s` and `ON`,
+/// at depth 0) out of the query's tokens, which `sqlparser` then parses without it.
+fn cut_within(tokens: &[TokenWithSpan]) -> Result<(Vec<TokenWithSpan>, Option<(i64, Position)>)> {
+    let mut depth = 0i32;
+    let mut start = None;
+    for (i, t) in tokens.iter().enumerate() {
+        match t.token {
+            Token::LParen => depth += 1,
+            Token::RParen => depth -= 1,
+            _ if depth == 0 && word_is(t, "WITHIN") => {
+                if start.is_some() {
+                    return Err(syntax_error("WITHIN given twice", token_position(t)));
+                }
+                start = Some(i);
+            }
+            _ => {}
+        }
+    }
+    let Some(start) = start else {
+        return Ok((tokens.to_vec(), None));
+    };
+    let at = token_position(&tokens[start]);
+    let end = tokens[start + 1..]
+        .iter()
+        .position(|t| word_is(t, "ON"))
+        .map(|p| start + 1 + p)
+        .ok_or_else(|| {
+            syntax_error(
+                "WITHIN <duration> belongs between JOIN <stream> and ON, e.g. JOIN s WITHIN \
+                 INTERVAL '5' MINUTE ON o.id = s.order_id",
+                at,
+            )
+        })?;
+    let arg: Vec<TokenWithSpan> = tokens[start + 1..end]
+        .iter()
+        .filter(|t| !is_trivia(&t.token))
+        .cloned()
+        .collect();
+    let ms = parse_duration_ms(&arg)?;
+    if ms <= 0 {
+        return Err(syntax_error("the WITHIN duration must be positive", at));
+    }
+    let mut kept = tokens[..start].to_vec();
+    kept.extend_from_slice(&tokens[end..]);
+    Ok((
+        kept,
+        Some((ms, at.unwrap_or(Position { line: 1, column: 1 }))),
+    ))
 }
 
 type CreateHead = (Option<(StatementKind, String)>, usize);

@@ -13,6 +13,7 @@ use crate::sql::aggregate::AggregatePlan;
 use crate::sql::ast::{EmitMode, StatementKind, StreamingQuery, WindowSpec};
 use crate::sql::expr::{BinaryOp, CastTarget, Expr, LikeOperand, LikePattern};
 use crate::sql::functions;
+use crate::sql::join::JoinPlan;
 use crate::value::{Decimal, Value};
 
 /// What the planner knows about a source stream's columns.
@@ -103,6 +104,9 @@ pub struct QueryPlan {
     pub projection: Vec<OutputColumn>,
     /// GROUP BY, aggregates and window, if the query has any.
     pub aggregate: Option<AggregatePlan>,
+    /// The join, if `FROM` joins two inputs: then `input` is the left input's row, and
+    /// `filter` and `projection` are over the combined row (left row, then right row).
+    pub join: Option<JoinPlan>,
     /// The `WINDOW` clause (planned only once windows are supported).
     pub window: Option<WindowSpec>,
     /// The `EMIT` mode.
@@ -158,7 +162,12 @@ pub fn plan(query: &StreamingQuery, catalog: &dyn Catalog) -> Result<QueryPlan> 
         ));
     }
 
-    let (source, alias) = source_of(select)?;
+    let (source, alias, join) = source_of(select)?;
+    if aggregating && let Some(j) = join {
+        return Err(unsupported("aggregating over a JOIN", pos_of(j.span())).with_hint(
+            "write the join as its own CREATE STREAM and aggregate that stream in the next statement",
+        ));
+    }
     let columns = catalog.stream_columns(&source.value).ok_or_else(|| {
         let mut known = catalog.stream_names();
         known.sort();
@@ -178,7 +187,9 @@ pub fn plan(query: &StreamingQuery, catalog: &dyn Catalog) -> Result<QueryPlan> 
         columns,
         input: Vec::new(),
         group: None,
+        right: None,
     };
+    let join = join.map(|j| planner.start_join(j, catalog)).transpose()?;
 
     let filter = select
         .selection
@@ -194,6 +205,7 @@ pub fn plan(query: &StreamingQuery, catalog: &dyn Catalog) -> Result<QueryPlan> 
             filter,
             projection,
             aggregate: Some(aggregate),
+            join: None,
             window: query.window.clone(),
             emit: query.emit,
             properties: query.properties.clone(),
@@ -222,7 +234,12 @@ pub fn plan(query: &StreamingQuery, catalog: &dyn Catalog) -> Result<QueryPlan> 
                 let q = n.0.last().and_then(|p| p.as_ident());
                 match q {
                     Some(q) if planner.is_source(&q.value) => {
-                        for (name, expr) in planner.wildcard() {
+                        for (name, expr) in planner.left_wildcard() {
+                            push(&mut projection, name, expr, pos_of(item.span()))?;
+                        }
+                    }
+                    Some(q) if planner.is_right(&q.value) => {
+                        for (name, expr) in planner.right_wildcard() {
                             push(&mut projection, name, expr, pos_of(item.span()))?;
                         }
                     }
@@ -257,6 +274,19 @@ pub fn plan(query: &StreamingQuery, catalog: &dyn Catalog) -> Result<QueryPlan> 
         }
     }
 
+    let mut filter = filter;
+    let join = match join {
+        Some(j) => Some(planner.finish_join(j, query, &mut filter, &mut projection)?),
+        None => {
+            if let Some((_, at)) = query.join_within {
+                return Err(FerrisError::plan(
+                    "WITHIN bounds an interval join: it needs FROM a JOIN b WITHIN ... ON ...",
+                    Some(at),
+                ));
+            }
+            None
+        }
+    };
     Ok(QueryPlan {
         create: query.create.clone(),
         source: planner.source,
@@ -264,6 +294,7 @@ pub fn plan(query: &StreamingQuery, catalog: &dyn Catalog) -> Result<QueryPlan> 
         filter,
         projection,
         aggregate: None,
+        join,
         window: query.window.clone(),
         emit: query.emit,
         properties: query.properties.clone(),
@@ -278,8 +309,8 @@ fn body_kind(body: &SetExpr) -> &'static str {
     }
 }
 
-/// The single source stream of the `FROM` clause and its alias.
-fn source_of(select: &sql::Select) -> Result<(&Ident, Option<&Ident>)> {
+/// The source stream of the `FROM` clause, its alias, and the one join if there is one.
+fn source_of(select: &sql::Select) -> Result<(&Ident, Option<&Ident>, Option<&sql::Join>)> {
     let from = match select.from.as_slice() {
         [one] => one,
         [] => {
@@ -290,15 +321,25 @@ fn source_of(select: &sql::Select) -> Result<(&Ident, Option<&Ident>)> {
         }
         [_, second, ..] => {
             return Err(unsupported(
-                "several FROM streams (joins)",
+                "several comma-separated FROM streams",
                 pos_of(second.span()),
-            ));
+            )
+            .with_hint("join them with FROM a JOIN b ON ..."));
         }
     };
-    if let Some(j) = from.joins.first() {
-        return Err(unsupported("JOIN", pos_of(j.span())));
+    if let Some(j) = from.joins.get(1) {
+        return Err(
+            unsupported("more than one JOIN in a statement", pos_of(j.span()))
+                .with_hint("write the first join as its own CREATE STREAM and join that stream"),
+        );
     }
-    match &from.relation {
+    let (ident, alias) = table_name(&from.relation)?;
+    Ok((ident, alias, from.joins.first()))
+}
+
+/// The name and alias of a `FROM` item that names a stream.
+fn table_name(relation: &TableFactor) -> Result<(&Ident, Option<&Ident>)> {
+    match relation {
         TableFactor::Table {
             name,
             alias,
@@ -335,6 +376,9 @@ struct Planner {
     input: Vec<InputField>,
     /// Set while compiling the select list and HAVING of an aggregating query.
     group: Option<aggregate::GroupContext>,
+    /// The right input of a join: its columns compile to [`join::RIGHT_BASE`] + slot until
+    /// the plan is finished.
+    right: Option<join::Side>,
 }
 
 impl Planner {
@@ -362,8 +406,18 @@ impl Planner {
         self.input.len() - 1
     }
 
-    /// `SELECT *`: every known payload column, by name.
+    /// `SELECT *`: every known payload column, by name (of a join: the left's, then the
+    /// right's).
     fn wildcard(&mut self) -> Vec<(String, Expr)> {
+        let mut all = self.left_wildcard();
+        if self.right.is_some() {
+            all.extend(self.right_wildcard());
+        }
+        all
+    }
+
+    /// `left.*`.
+    fn left_wildcard(&mut self) -> Vec<(String, Expr)> {
         let names = match &self.columns {
             StreamColumns::Known(c) => c.clone(),
             StreamColumns::Open => Vec::new(),
@@ -422,6 +476,9 @@ impl Planner {
             let name = ident.value.to_ascii_lowercase();
             return Ok(Expr::Column(self.slot(&name, Some(sys))));
         }
+        if self.right.is_some() {
+            return self.join_column(ident);
+        }
         let name = self.column_name(ident)?;
         Ok(Expr::Column(self.slot(&name, None)))
     }
@@ -435,6 +492,7 @@ impl Planner {
         };
         match ident {
             Some(i) if SystemColumn::from_name(&i.value).is_some() => i.value.to_ascii_lowercase(),
+            Some(i) if self.right.is_some() => self.join_column_name(e, i),
             Some(i) => self.column_name(i).unwrap_or_else(|_| i.value.clone()),
             None => e.to_string(),
         }
@@ -454,13 +512,17 @@ impl Planner {
         Ok(match e {
             E::Identifier(ident) => self.column(ident)?,
             E::CompoundIdentifier(parts) => match parts.as_slice() {
-                [q, col] if self.is_source(&q.value) => self.column(col)?,
+                [q, col] if self.is_source(&q.value) => self.left_column(col)?,
+                [q, col] if self.is_right(&q.value) => self.right_column(col)?,
                 [q, _] => {
                     return Err(FerrisError::plan(
                         format!("unknown stream '{}'", q.value),
                         pos_of(q.span),
                     )
-                    .with_hint(format!("the query reads '{}'", self.source)));
+                    .with_hint(match &self.right {
+                        Some(r) => format!("the query reads '{}' and '{}'", self.source, r.name),
+                        None => format!("the query reads '{}'", self.source),
+                    }));
                 }
                 _ => {
                     return Err(unsupported(
@@ -967,6 +1029,7 @@ fn decimal_bound(v: u64, min: u8, at: Option<Position>) -> Result<u8> {
 }
 
 mod aggregate;
+mod join;
 
 pub use aggregate::{STATE_KEYS, state_settings};
 

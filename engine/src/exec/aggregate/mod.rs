@@ -219,7 +219,7 @@ impl Table {
     }
 }
 
-fn value_bytes(v: &Value) -> usize {
+pub(crate) fn value_bytes(v: &Value) -> usize {
     std::mem::size_of::<Value>()
         + match v {
             Value::String(s) | Value::Json(s) => s.len(),

@@ -51,6 +51,7 @@ fn plan_with(window: Option<WindowKind>, emit: EmitMode, settings: StateSettings
         filter: None,
         projection,
         aggregate: Some(aggregate),
+        join: None,
         window: None,
         emit: Some(emit),
         properties: vec![],

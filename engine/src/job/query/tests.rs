@@ -665,3 +665,65 @@ fn csv_and_json_inputs_mix() {
     );
     assert_eq!(outcome.output, vec![r#"{"a":1}"#, r#"{"a":2}"#]);
 }
+
+const ORDERS: &str = r#"{"id":1,"cust":10,"amount":5.50,"ts":1000}
+{"id":2,"cust":11,"amount":7,"ts":2000}
+{"id":3,"cust":null,"amount":1,"ts":3000}
+{"id":4,"cust":12,"amount":2,"ts":4000}
+"#;
+
+const CUSTOMERS: &str = r#"{"cid":10,"name":"ann","ts":0}
+{"cid":11,"name":"bob","ts":0}
+{"cid":10,"name":"ann v2","ts":1500}
+{"cid":11,"__deleted":true,"ts":1500}
+"#;
+
+#[test]
+fn stream_table_join_reads_the_table_first_without_event_times() {
+    let outcome = run(
+        "SELECT o.id, c.name, o.amount FROM orders o LEFT JOIN customers c ON o.cust = c.cid",
+        &[("orders", ORDERS), ("customers", CUSTOMERS)],
+    );
+    assert_eq!(
+        outcome.output,
+        vec![
+            r#"{"id":1,"name":"ann v2","amount":5.50}"#,
+            r#"{"id":2,"name":null,"amount":7}"#,
+            r#"{"id":3,"name":null,"amount":1}"#,
+            r#"{"id":4,"name":null,"amount":2}"#,
+        ]
+    );
+    assert!(outcome.issues.is_empty(), "{:?}", outcome.issues);
+}
+
+#[test]
+fn stream_table_join_merges_by_event_time_when_both_inputs_have_one() {
+    let outcome = run(
+        "SELECT o.id, c.name FROM orders o JOIN customers c ON o.cust = c.cid \
+         WITH ('orders.event.time.field' = 'ts', 'customers.event.time.field' = 'ts')",
+        &[("orders", ORDERS), ("customers", CUSTOMERS)],
+    );
+    assert_eq!(outcome.output, vec![r#"{"id":1,"name":"ann"}"#]);
+}
+
+#[test]
+fn interval_join_matches_within_the_bound_and_emits_unmatched_left_rows() {
+    let shipments = r#"{"order_id":1,"ts":1500}
+{"order_id":2,"ts":9000}
+{"order_id":1,"ts":2500}
+"#;
+    let outcome = run(
+        "SELECT o.id, s.ts AS shipped FROM orders o LEFT JOIN shipments s \
+         ON o.id = s.order_id AND s.ts BETWEEN o.ts AND o.ts + INTERVAL '1' SECOND",
+        &[("orders", ORDERS), ("shipments", shipments)],
+    );
+    assert_eq!(
+        outcome.output,
+        vec![
+            r#"{"id":1,"shipped":1500}"#,
+            r#"{"id":2,"shipped":null}"#,
+            r#"{"id":3,"shipped":null}"#,
+            r#"{"id":4,"shipped":null}"#,
+        ]
+    );
+}

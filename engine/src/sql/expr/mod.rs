@@ -201,6 +201,64 @@ impl Expr {
         }
     }
 
+    /// Renumbers every row position the expression reads with `f`.
+    pub fn map_columns(&mut self, f: &mut impl FnMut(usize) -> usize) {
+        match self {
+            Expr::Literal(_) => {}
+            Expr::Column(i) => *i = f(*i),
+            Expr::Binary { left, right, .. } => {
+                left.map_columns(f);
+                right.map_columns(f);
+            }
+            Expr::And(a, b) | Expr::Or(a, b) | Expr::NullIf(a, b) => {
+                a.map_columns(f);
+                b.map_columns(f);
+            }
+            Expr::Not(e)
+            | Expr::Negate(e)
+            | Expr::IsNull { expr: e, .. }
+            | Expr::IsBool { expr: e, .. }
+            | Expr::Cast { expr: e, .. }
+            | Expr::JsonValue { expr: e, .. } => e.map_columns(f),
+            Expr::InList { expr, list, .. } => {
+                expr.map_columns(f);
+                list.iter_mut().for_each(|e| e.map_columns(f));
+            }
+            Expr::Between {
+                expr, low, high, ..
+            } => {
+                expr.map_columns(f);
+                low.map_columns(f);
+                high.map_columns(f);
+            }
+            Expr::Like { expr, pattern, .. } => {
+                expr.map_columns(f);
+                if let LikeOperand::Dynamic { pattern, .. } = pattern {
+                    pattern.map_columns(f);
+                }
+            }
+            Expr::Case {
+                operand,
+                branches,
+                otherwise,
+            } => {
+                if let Some(o) = operand {
+                    o.map_columns(f);
+                }
+                for (w, t) in branches {
+                    w.map_columns(f);
+                    t.map_columns(f);
+                }
+                if let Some(o) = otherwise {
+                    o.map_columns(f);
+                }
+            }
+            Expr::Coalesce(list) | Expr::Call { args: list, .. } => {
+                list.iter_mut().for_each(|e| e.map_columns(f));
+            }
+        }
+    }
+
     /// Evaluates the expression on one row.
     pub fn eval(&self, row: &[Value]) -> Result<Value, EvalError> {
         match self {
@@ -374,6 +432,12 @@ impl Expr {
 }
 
 /// SQL truth value of a BOOLEAN or NULL; anything else is a type error.
+/// Whether a condition's value is TRUE (NULL and FALSE are not); a non-BOOLEAN is an error
+/// that names `context`.
+pub fn truth_of(v: &Value, context: &str) -> Result<bool, EvalError> {
+    Ok(truth(v, context)? == Some(true))
+}
+
 fn truth(v: &Value, context: &str) -> Result<Option<bool>, EvalError> {
     match v {
         Value::Boolean(b) => Ok(Some(*b)),

@@ -112,7 +112,7 @@ fn has_aggregate(e: &sql::Expr) -> bool {
 }
 
 /// Reads a state setting: `key` bare or as `<job>.<key>`.
-fn setting<'a>(query: &'a StreamingQuery, key: &str) -> Option<&'a str> {
+pub(super) fn setting<'a>(query: &'a StreamingQuery, key: &str) -> Option<&'a str> {
     let job = query.create.as_ref().map(|(_, n)| n.as_str());
     query
         .properties
