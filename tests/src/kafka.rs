@@ -221,6 +221,32 @@ pub fn produce_with_headers(
     }
 }
 
+/// Produces tombstones (a key and no value) to the partitions named, and waits until the
+/// broker has acknowledged every one.
+pub fn produce_tombstones(brokers: &str, topic: &str, keys: &[(i32, Vec<u8>)]) -> Result<()> {
+    let producer: BaseProducer<CountingContext> = client_config(brokers)
+        .set("linger.ms", "5")
+        .set("message.timeout.ms", "60000")
+        .set("max.in.flight.requests.per.connection", "1")
+        .create_with_context(CountingContext::default())
+        .map_err(|e| format!("producer: {e}"))?;
+    for (partition, key) in keys {
+        let record: BaseRecord<'_, [u8], [u8]> =
+            BaseRecord::to(topic).partition(*partition).key(&key[..]);
+        producer
+            .send(record)
+            .map_err(|(e, _)| format!("produce a tombstone to {topic}: {e}"))?;
+        producer.poll(Duration::ZERO);
+    }
+    producer
+        .flush(Duration::from_secs(60))
+        .map_err(|e| format!("flush to {topic}: {e}"))?;
+    match producer.context().failed.load(Ordering::Relaxed) {
+        0 => Ok(()),
+        n => Err(format!("{n} tombstones to {topic} were not delivered")),
+    }
+}
+
 /// A record read back from a topic.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Consumed {

@@ -34,6 +34,8 @@ pub const ENGINE_KEYS: &[&str] = &[
     "dlq.topic",
     "partitions",
     "preset",
+    "path",
+    "distribution",
 ];
 
 /// A source or sink of a job.
@@ -45,6 +47,38 @@ pub struct Endpoint {
     pub topic: String,
     /// librdkafka properties for this endpoint's client.
     pub client_properties: Vec<(String, String)>,
+}
+
+/// How a table's rows are spread over the shards that join with it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Distribution {
+    /// Every shard keeps the whole table.
+    Replicated,
+    /// Each shard keeps the table partitions whose numbers it owns on the stream (the two
+    /// topics are co-partitioned).
+    Partitioned,
+}
+
+/// Where the right input of a join comes from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum JoinInputKind {
+    /// A stream (an interval join): its topic is co-partitioned with the left source's.
+    Stream,
+    /// A table read from a (compacted) topic from its beginning.
+    KafkaTable(Distribution),
+    /// A table of reference data from a JSON-lines file.
+    FileTable(std::path::PathBuf),
+}
+
+/// The right input of a join job.
+#[derive(Debug, Clone)]
+pub struct JoinInput {
+    /// Its name, topic and client properties.
+    pub endpoint: Endpoint,
+    /// How its records are read.
+    pub format: StreamFormat,
+    /// Stream, Kafka table or file table.
+    pub kind: JoinInputKind,
 }
 
 /// One `CREATE STREAM ... AS SELECT` of an application, planned and ready to run.
@@ -72,6 +106,10 @@ pub struct KafkaJob {
     pub sink_format: StreamFormat,
     /// Where each output record's key and headers come from.
     pub output: OutputLayout,
+    /// The right input, for a join.
+    pub join: Option<JoinInput>,
+    /// `CREATE TABLE`: the job's output is a table that later statements can join.
+    pub table: bool,
 }
 
 /// Which result columns are the record's payload, key and headers. The planner's projection is
@@ -149,7 +187,7 @@ pub fn load_app(sql: &str) -> Result<Vec<KafkaJob>> {
     let statements = parse_statements(sql)?;
     let mut jobs: Vec<KafkaJob> = Vec::with_capacity(statements.len());
     for st in &statements {
-        let job = load_job(st)?;
+        let job = load_job(st, &jobs)?;
         if jobs.iter().any(|j| j.name.eq_ignore_ascii_case(&job.name)) {
             return Err(FerrisError::plan(
                 format!("two statements create '{}'", job.name),
@@ -162,29 +200,149 @@ pub fn load_app(sql: &str) -> Result<Vec<KafkaJob>> {
 }
 
 struct Sources {
-    name: String,
-    columns: StreamColumns,
+    streams: Vec<(String, StreamColumns)>,
 }
 
 impl Catalog for Sources {
     fn stream_columns(&self, name: &str) -> Option<StreamColumns> {
-        name.eq_ignore_ascii_case(&self.name)
-            .then(|| self.columns.clone())
+        self.streams
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, c)| c.clone())
     }
     fn stream_names(&self) -> Vec<String> {
-        vec![self.name.clone()]
+        self.streams.iter().map(|(n, _)| n.clone()).collect()
     }
 }
 
-fn load_job(st: &StreamingQuery) -> Result<KafkaJob> {
-    let name = match &st.create {
-        Some((StatementKind::Stream, name)) => name.clone(),
-        Some((StatementKind::Table, name)) => {
-            return Err(FerrisError::plan(
-                format!("CREATE TABLE {name}: tables are not supported yet by ferris run"),
-                Some(st.position),
-            ));
+/// The columns of an input from its properties (`'<s>.columns'`, else its schema).
+fn declared_columns(props: &[(String, String)], format: &StreamFormat) -> StreamColumns {
+    match lookup(props, "columns") {
+        Some(list) => StreamColumns::Known(
+            list.split(',')
+                .map(|c| c.trim().to_string())
+                .filter(|c| !c.is_empty())
+                .collect(),
+        ),
+        None => format
+            .schema_columns()
+            .map_or(StreamColumns::Open, StreamColumns::Known),
+    }
+}
+
+/// The name of the `JOIN` input of a statement, if it has one.
+fn join_input_name(st: &StreamingQuery) -> Option<String> {
+    let SetExpr::Select(select) = st.query.body.as_ref() else {
+        return None;
+    };
+    let join = select.from.first()?.joins.first()?;
+    let sqlparser::ast::TableFactor::Table { name, .. } = &join.relation else {
+        return None;
+    };
+    name.0.last()?.as_ident().map(|i| i.value.clone())
+}
+
+/// The right input of a join: a table another statement creates, or one from the
+/// properties.
+fn join_input(
+    name: &str,
+    right_name: &str,
+    props: &[(String, String)],
+    earlier: &[KafkaJob],
+) -> Result<(JoinInput, StreamColumns)> {
+    if let Some(table) = earlier
+        .iter()
+        .find(|j| j.table && j.name.eq_ignore_ascii_case(right_name))
+    {
+        if let Some((k, _)) = props.iter().find(|(k, _)| k != "distribution") {
+            return Err(FerrisError::Config(format!(
+                "{name}: '{right_name}.{k}': '{right_name}' is the table of an earlier CREATE \
+                 TABLE; set its properties there"
+            )));
         }
+        let distribution = match lookup(props, "distribution") {
+            Some(d) => distribution(name, right_name, d)?,
+            None => Distribution::Replicated,
+        };
+        let format = table.sink_format.clone();
+        return Ok((
+            JoinInput {
+                endpoint: Endpoint {
+                    name: right_name.to_string(),
+                    topic: table.sink.topic.clone(),
+                    client_properties: Vec::new(),
+                },
+                format,
+                kind: JoinInputKind::KafkaTable(distribution),
+            },
+            StreamColumns::Known(table.output_names()),
+        ));
+    }
+    let format = stream_format(name, right_name, props, false)?;
+    let columns = declared_columns(props, &format);
+    let kind = match lookup(props, "type") {
+        None | Some("kafka_source") => JoinInputKind::Stream,
+        Some("kafka_table") => JoinInputKind::KafkaTable(match lookup(props, "distribution") {
+            Some(d) => distribution(name, right_name, d)?,
+            None => Distribution::Replicated,
+        }),
+        Some("file_table") => {
+            let path = lookup(props, "path").ok_or_else(|| {
+                FerrisError::Config(format!(
+                    "{name}: '{right_name}.type' = 'file_table' needs '{right_name}.path' = \
+                     'file.jsonl'"
+                ))
+            })?;
+            if !matches!(format.value, crate::codec::format::ValueFormat::Json) {
+                return Err(FerrisError::Config(format!(
+                    "{name}: '{right_name}': a file_table is JSON lines"
+                )));
+            }
+            JoinInputKind::FileTable(path.into())
+        }
+        Some(other) => {
+            return Err(FerrisError::Config(format!(
+                "{name}: '{right_name}.type' = '{other}': a joined input is 'kafka_source' (a \
+                 stream), 'kafka_table' or 'file_table'"
+            )));
+        }
+    };
+    if !matches!(kind, JoinInputKind::KafkaTable(_)) && lookup(props, "distribution").is_some() {
+        return Err(FerrisError::Config(format!(
+            "{name}: '{right_name}.distribution' applies to a kafka_table"
+        )));
+    }
+    let expected_type = match kind {
+        JoinInputKind::Stream => "kafka_source",
+        JoinInputKind::KafkaTable(_) => "kafka_table",
+        JoinInputKind::FileTable(_) => "file_table",
+    };
+    let mut endpoint = endpoint(name, right_name, props, expected_type)?;
+    endpoint.client_properties.retain(|(k, _)| k != "path");
+    Ok((
+        JoinInput {
+            endpoint,
+            format,
+            kind,
+        },
+        columns,
+    ))
+}
+
+fn distribution(job: &str, stream: &str, value: &str) -> Result<Distribution> {
+    match value.to_ascii_lowercase().as_str() {
+        "replicated" => Ok(Distribution::Replicated),
+        "partitioned" => Ok(Distribution::Partitioned),
+        other => Err(FerrisError::Config(format!(
+            "{job}: '{stream}.distribution' = '{other}': expected 'replicated' or 'partitioned'"
+        ))),
+    }
+}
+
+fn load_job(st: &StreamingQuery, earlier: &[KafkaJob]) -> Result<KafkaJob> {
+    let (name, table) = match &st.create {
+        Some((StatementKind::Stream, name)) => (name.clone(), false),
+        Some((StatementKind::Table, name)) => (name.clone(), true),
         None => {
             return Err(FerrisError::plan(
                 "ferris run runs CREATE STREAM name AS SELECT ... statements; got a bare SELECT",
@@ -197,45 +355,66 @@ fn load_job(st: &StreamingQuery) -> Result<KafkaJob> {
     })?;
     let source_props = props_of(st, &source_name);
     let sink_props = props_of(st, &name);
+    let right_name = join_input_name(st);
     for (k, _) in &st.properties {
         if STATE_KEYS.iter().any(|s| s.eq_ignore_ascii_case(k)) {
             continue;
         }
         let owner = k.split_once('.').map(|(s, _)| s);
-        let known = owner
-            .is_some_and(|o| o.eq_ignore_ascii_case(&source_name) || o.eq_ignore_ascii_case(&name));
+        let known = owner.is_some_and(|o| {
+            o.eq_ignore_ascii_case(&source_name)
+                || o.eq_ignore_ascii_case(&name)
+                || right_name
+                    .as_deref()
+                    .is_some_and(|r| o.eq_ignore_ascii_case(r))
+        });
         if !known {
+            let inputs = match &right_name {
+                Some(r) => format!("the inputs '{source_name}' and '{r}'"),
+                None => format!("the source '{source_name}'"),
+            };
             return Err(FerrisError::Config(format!(
-                "{name}: property '{k}' names neither the source '{source_name}' nor the sink '{name}' \
+                "{name}: property '{k}' names neither {inputs} nor the sink '{name}' \
                  (keys are '<stream>.<key>')"
             )));
         }
     }
 
     let source_format = stream_format(&name, &source_name, &source_props, false)?;
-    let columns = match lookup(&source_props, "columns") {
-        Some(list) => StreamColumns::Known(
-            list.split(',')
-                .map(|c| c.trim().to_string())
-                .filter(|c| !c.is_empty())
-                .collect(),
-        ),
-        None => source_format
-            .schema_columns()
-            .map_or(StreamColumns::Open, StreamColumns::Known),
-    };
+    let columns = declared_columns(&source_props, &source_format);
     if columns == StreamColumns::Open && uses_wildcard(st) {
         return Err(FerrisError::Config(format!(
             "{name}: SELECT * needs the source's columns: declare them with '{source_name}.columns' = 'a, b, c'"
         )));
     }
-    let mut plan = plan(
-        st,
-        &Sources {
-            name: source_name.clone(),
-            columns,
-        },
-    )?;
+    let mut streams = vec![(source_name.clone(), columns)];
+    let join = match &right_name {
+        Some(r) => {
+            let (input, right_columns) = join_input(&name, r, &props_of(st, r), earlier)?;
+            streams.push((r.clone(), right_columns));
+            Some(input)
+        }
+        None => None,
+    };
+    let mut plan = plan(st, &Sources { streams })?;
+    if let (Some(j), Some(input)) = (&plan.join, &join) {
+        let table_input = !matches!(input.kind, JoinInputKind::Stream);
+        if j.is_table_join() && !table_input {
+            return Err(FerrisError::Config(format!(
+                "{name}: '{}' is a stream: a join of two streams needs a time bound (WITHIN \
+                 INTERVAL '5' MINUTE, or s.ts BETWEEN o.ts AND o.ts + INTERVAL '1' HOUR in ON); \
+                 for a table set '{}.type' = 'kafka_table' or 'file_table'",
+                input.endpoint.name, input.endpoint.name
+            )));
+        }
+        if !j.is_table_join() && table_input {
+            return Err(FerrisError::Config(format!(
+                "{name}: '{}' is a table: an interval join needs two streams (drop the time \
+                 bound to join the table)",
+                input.endpoint.name
+            )));
+        }
+    }
     let output = split_output(&mut plan, &name)?;
 
     if let Some(a) = &plan.aggregate
@@ -290,6 +469,8 @@ fn load_job(st: &StreamingQuery) -> Result<KafkaJob> {
         source_format,
         sink_format,
         output,
+        join,
+        table,
     })
 }
 
@@ -418,7 +599,6 @@ mod tests {
     #[test]
     fn bad_applications_fail_with_the_reason() {
         assert!(err("SELECT a FROM t").contains("ferris run runs CREATE STREAM"));
-        assert!(err("CREATE TABLE x AS SELECT a FROM t").contains("tables are not supported yet"));
         assert_eq!(
             err("CREATE STREAM s AS SELECT a FROM t WITH ('u.topic' = 'x')"),
             "configuration error: s: property 'u.topic' names neither the source 't' nor the sink 's' (keys are '<stream>.<key>')"

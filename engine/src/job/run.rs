@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 
 use crate::connector::kafka::{ensure_topics, partition_count, read_checkpoint_floor};
 use crate::error::{FerrisError, Result};
-use crate::job::app::{KafkaJob, load_app};
+use crate::job::app::{Distribution, JoinInput, JoinInputKind, KafkaJob, load_app};
 use crate::job::preset::{EngineOverrides, Preset};
 use crate::metrics::{MetricsServer, ShardMetrics};
 use crate::shard::exchange::mesh;
@@ -120,6 +120,9 @@ pub fn run_app(
     let mut partitions = Vec::with_capacity(jobs.len());
     for job in &jobs {
         let n = partition_count(brokers, &job.source.topic, opts.connect_timeout)?;
+        if let Some(input) = &job.join {
+            check_join_input(job, input, n, brokers, opts)?;
+        }
         let out = job.sink_partitions.unwrap_or(n as i32);
         let mut wanted = vec![(job.sink.topic.clone(), out), (job.dlq_topic.clone(), out)];
         if job.plan.aggregate.as_ref().is_some_and(checkpoints) {
@@ -301,6 +304,49 @@ pub fn run_app(
         Some(e) => Err(e),
         None => Ok(report),
     }
+}
+
+/// The right input of a join exists and, where the join reads by partition number, has as
+/// many partitions as the left source.
+fn check_join_input(
+    job: &KafkaJob,
+    input: &JoinInput,
+    left_partitions: usize,
+    brokers: &str,
+    opts: &RunOptions,
+) -> Result<()> {
+    let co_partitioned = match &input.kind {
+        JoinInputKind::FileTable(path) => {
+            if !path.is_file() {
+                return Err(FerrisError::Config(format!(
+                    "{}: the table file '{}' of '{}' does not exist",
+                    job.name,
+                    path.display(),
+                    input.endpoint.name
+                )));
+            }
+            return Ok(());
+        }
+        JoinInputKind::KafkaTable(Distribution::Replicated) => false,
+        JoinInputKind::KafkaTable(Distribution::Partitioned) | JoinInputKind::Stream => true,
+    };
+    let n = partition_count(brokers, &input.endpoint.topic, opts.connect_timeout)?;
+    if co_partitioned && n != left_partitions {
+        return Err(FerrisError::Config(format!(
+            "{}: '{}' ({n} partitions) and '{}' ({left_partitions} partitions) must be \
+             co-partitioned (the same number of partitions, both keyed by the join key) for \
+             this join",
+            job.name, input.endpoint.topic, job.source.topic
+        )));
+    }
+    if co_partitioned && opts.group.is_some() {
+        return Err(FerrisError::Config(format!(
+            "{}: this join reads co-partitioned topics by partition number: run it without \
+             --group",
+            job.name
+        )));
+    }
+    Ok(())
 }
 
 async fn run_shard(id: usize, work: Vec<ShardWork>, stop: Arc<AtomicBool>) -> Result<ShardReports> {

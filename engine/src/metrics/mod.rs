@@ -61,6 +61,8 @@ pub struct ShardMetrics {
     pub late_records: AtomicU64,
     /// Records replayed after a restart whose windows were already emitted (skipped).
     pub replayed_records: AtomicU64,
+    /// Records a join did not store because its state limit (`'state.max_bytes'`) was reached.
+    pub join_state_rejected: AtomicU64,
     /// Messages waiting in the exchange rings towards this shard.
     pub ring_depth: AtomicU64,
     /// Batch processing latency (poll to hand-off to the producer), microseconds, cumulative
@@ -91,6 +93,7 @@ impl ShardMetrics {
             state_bytes: AtomicU64::new(0),
             watermark_ms: AtomicI64::new(-1),
             late_records: AtomicU64::new(0),
+            join_state_rejected: AtomicU64::new(0),
             replayed_records: AtomicU64::new(0),
             ring_depth: AtomicU64::new(0),
             latency_buckets: Default::default(),
@@ -155,7 +158,7 @@ fn family(
 /// Renders every shard's counters in the Prometheus text exposition format.
 pub fn render_prometheus(shards: &[Arc<ShardMetrics>]) -> String {
     let mut out = String::new();
-    let counters: [Counter; 11] = [
+    let counters: [Counter; 12] = [
         ("ferris_records_in_total", "Records consumed", |m| {
             &m.records_in
         }),
@@ -196,6 +199,11 @@ pub fn render_prometheus(shards: &[Arc<ShardMetrics>]) -> String {
             "ferris_replayed_records_total",
             "Records replayed after a restart whose windows were already emitted",
             |m| &m.replayed_records,
+        ),
+        (
+            "ferris_join_state_rejected_total",
+            "Records a join did not store because its state limit was reached",
+            |m| &m.join_state_rejected,
         ),
     ];
     for (name, help, counter) in counters {

@@ -92,6 +92,16 @@ impl OffsetTracker {
         }
     }
 
+    /// One more output for a record that is still pending (a row held by join state that
+    /// emits when it leaves the state): its offset commits only once that output is
+    /// acknowledged too. A record that is no longer pending gets nothing.
+    pub fn add_output(&mut self, partition: i32, offset: i64) {
+        let p = self.entry(partition);
+        if let Ok(i) = p.pending.binary_search_by_key(&offset, |(o, _)| *o) {
+            p.pending[i].1 += 1;
+        }
+    }
+
     /// Partitions whose commit point moved since the last [`OffsetTracker::mark_committed`],
     /// as `(partition, offset to commit)`.
     pub fn to_commit(&self) -> Vec<(i32, i64)> {

@@ -40,6 +40,10 @@ use crate::metrics::ShardMetrics;
 use crate::sql::planner::SystemColumn;
 use crate::value::{Row, Value};
 
+mod join;
+
+use join::{JoinRuntime, RIGHT_FLAG, TABLE_PARTITION};
+
 /// How long records the broker failed to take wait before they are sent again.
 const RETRY_BACKOFF: Duration = Duration::from_millis(200);
 
@@ -163,6 +167,8 @@ pub struct JobShard {
     copy_skip: Vec<bool>,
     /// GROUP BY state, for aggregating jobs.
     state: Option<StateShard>,
+    /// The right input and join state, for join jobs.
+    join: Option<JoinRuntime>,
     key: Vec<u8>,
     last_expiry: Instant,
 }
@@ -312,9 +318,12 @@ impl JobShard {
         };
         let (mut decoder, mut encoder) = (decoder, encoder);
         let mut copy_skip = Vec::new();
-        // Zero-copy pass-through of unchanged fields where both ends write them alike.
+        let join = JoinRuntime::new(&job, assignment, &settings, &metrics)?;
+        // Zero-copy pass-through of unchanged fields where both ends write them alike (not for
+        // joins: their output rows are not the consumed record's).
         let copies = PassThrough::of(&job.plan, job.output.payload);
-        if !copies.is_empty()
+        if join.is_none()
+            && !copies.is_empty()
             && matches!(job.source_format.value, ValueFormat::Json)
             && matches!(job.sink_format.value, ValueFormat::Json)
         {
@@ -339,6 +348,7 @@ impl JobShard {
             copy_skip,
             sink_key,
             state,
+            join,
             key: Vec::with_capacity(64),
             last_expiry: Instant::now(),
             decoder,
@@ -372,15 +382,24 @@ impl JobShard {
             // While records wait to be sent again, or rows wait for room in a ring, consume
             // nothing new (backpressure).
             let backpressured = self.state.as_ref().is_some_and(StateShard::backpressured);
+            let loading = self.join.as_ref().is_some_and(JoinRuntime::bootstrapping);
             let polled = if !self.retries.get_mut().is_empty() {
                 self.resend_failed()?;
                 0
-            } else if backpressured {
+            } else if backpressured || loading {
                 0
             } else {
                 self.process_batch()?
             };
-            let pumped = self.pump_state()?;
+            let pumped = self.pump_state()? + self.pump_join()?;
+            if loading && !self.join.as_ref().is_some_and(JoinRuntime::bootstrapping) {
+                eprintln!(
+                    "ferris: shard {} job {}: table loaded ({} rows); joining the stream",
+                    self.metrics.shard,
+                    self.job.name,
+                    ShardMetrics::get(&self.metrics.state_groups)
+                );
+            }
             self.serve_delivery_reports();
             self.handle_deliveries()?;
             while let Some(p) = self.revoked.pop() {
@@ -394,6 +413,9 @@ impl JobShard {
                 // point again now and then repairs that (commits are idempotent).
                 if last_refresh.elapsed() >= COMMIT_REFRESH {
                     self.tracker.forget_commits();
+                    if let Some(j) = &mut self.join {
+                        j.forget_commits();
+                    }
                     last_refresh = Instant::now();
                 }
                 self.commit(CommitMode::Async);
@@ -481,6 +503,42 @@ impl JobShard {
                     }
                     Err(_) => self.tracker.consumed(partition, offset, 0),
                 }
+                continue;
+            }
+            if self.join.is_some() {
+                let (partition, offset) = (message.partition(), message.offset());
+                let outputs = match decode_record(
+                    &message,
+                    &self.job,
+                    &mut self.decoder,
+                    &mut self.row,
+                    &mut self.system_slots,
+                ) {
+                    Ok(()) => {
+                        // The join sends from `&mut self` while a polled message borrows the
+                        // consumer: the record is detached (one copy) first.
+                        let owned = message.detach();
+                        drop(message);
+                        let outputs = self.join_left(&owned)?;
+                        self.tracker.consumed(partition, offset, outputs);
+                        continue;
+                    }
+                    Err(RecordOutcome::Rejected { reason, .. }) => {
+                        decode_errors += 1;
+                        dlq += 1;
+                        self.send_dead_letter(
+                            message.key(),
+                            message.payload(),
+                            &reason,
+                            partition,
+                            offset,
+                            pack(partition, offset),
+                        )?;
+                        1
+                    }
+                    Err(_) => 0,
+                };
+                self.tracker.consumed(partition, offset, outputs);
                 continue;
             }
             let outcome = handle_record(
@@ -640,9 +698,15 @@ impl JobShard {
         while let Some(d) = self.deliveries.pop() {
             let (partition, offset) = unpack(d.opaque);
             let Some(f) = d.failure else {
-                match &mut self.state {
-                    Some(state) if partition == OUTPUT_PARTITION => state.output_acked(offset),
-                    Some(state) if partition == CHECKPOINT_PARTITION => state.checkpoint_done(true),
+                match (&mut self.state, &mut self.join) {
+                    (Some(state), _) if partition == OUTPUT_PARTITION => state.output_acked(offset),
+                    (Some(state), _) if partition == CHECKPOINT_PARTITION => {
+                        state.checkpoint_done(true)
+                    }
+                    (_, Some(_)) if partition == TABLE_PARTITION => {}
+                    (_, Some(join)) if partition & RIGHT_FLAG != 0 => {
+                        join.tracker.acked(partition & !RIGHT_FLAG, offset)
+                    }
                     _ => self.tracker.acked(partition, offset),
                 }
                 continue;
@@ -728,6 +792,7 @@ impl JobShard {
     /// no state (peers' rows arrive through rings, which do not wake it), nothing to commit.
     fn quiet(&self) -> bool {
         self.state.is_none()
+            && self.join.is_none()
             && self.retries.borrow().is_empty()
             && self.tracker.unacknowledged() == 0
             && self.tracker.to_commit().is_empty()
@@ -738,7 +803,11 @@ impl JobShard {
     fn unacknowledged(&self) -> u64 {
         let held = self.state.as_ref().map_or(0, StateShard::held);
         let outputs = self.state.as_ref().map_or(0, StateShard::unacknowledged);
-        self.tracker.unacknowledged().saturating_sub(held) + outputs
+        let (join_pending, join_held) = self
+            .join
+            .as_ref()
+            .map_or((0, 0), |j| (j.tracker.unacknowledged(), j.held()));
+        (self.tracker.unacknowledged() + join_pending).saturating_sub(held + join_held) + outputs
     }
 
     /// Runs the stateful half: applies what peers sent, sends results and rejected records,
@@ -898,6 +967,9 @@ impl JobShard {
                 return;
             }
         }
+        if let Some(j) = &mut self.join {
+            j.commit(mode);
+        }
         match self.consumer.commit(&tpl, mode) {
             Ok(()) => {
                 self.tracker.mark_committed(&commits);
@@ -1056,6 +1128,16 @@ fn fill_system_slots(
     row: &mut Row,
     system_slots: &mut SystemSlots,
 ) -> std::result::Result<(), CodecError> {
+    fill_right_slots(message, &job.source.topic, row, system_slots)
+}
+
+/// Fills the input slots that come from the metadata of a record of `topic`.
+fn fill_right_slots(
+    message: &BorrowedMessage<'_>,
+    topic: &str,
+    row: &mut Row,
+    system_slots: &mut SystemSlots,
+) -> std::result::Result<(), CodecError> {
     for &(slot, column) in &system_slots.slots {
         row[slot] = match column {
             SystemColumn::Offset => Value::BigInt(message.offset()),
@@ -1068,7 +1150,7 @@ fn fill_system_slots(
                 Some(k) => system_slots.key.read(k)?,
                 None => Value::Null,
             },
-            SystemColumn::Topic => Value::string(&job.source.topic),
+            SystemColumn::Topic => Value::string(topic),
             SystemColumn::Headers => match message.headers() {
                 Some(h) => headers_json(h),
                 None => Value::Json(Arc::from("{}")),

@@ -70,6 +70,9 @@ pub struct JoinSettings {
     /// `'late.records'`: what happens to an interval-join row that arrives after the
     /// watermark has passed the end of its interval.
     pub late_policy: LatePolicy,
+    /// `'watermark.idle_timeout'`: over Kafka, a side with no record for this long stops
+    /// holding the watermark back. Default 10 s.
+    pub idle_timeout_ms: i64,
     /// `'state.max_bytes'` (bare or `'<job>.state.max_bytes'`): the most join state (table
     /// rows, buffered interval rows) the job keeps per shard; `None` is no limit.
     pub state_max_bytes: Option<u64>,
@@ -80,6 +83,7 @@ impl Default for JoinSettings {
         JoinSettings {
             max_out_of_orderness_ms: 0,
             late_policy: LatePolicy::DeadLetter,
+            idle_timeout_ms: 10_000,
             state_max_bytes: None,
         }
     }

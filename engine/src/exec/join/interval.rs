@@ -2,9 +2,10 @@
 //!
 //! A left row at time `t` and a right row at time `u` with equal keys match when
 //! `lower <= u - t <= upper` (and the `ON` residual holds). Both sides are buffered by key.
-//! Each side's watermark is the largest time seen on it minus the out-of-orderness bound; the
-//! join's watermark `W` is the smaller of the two (a side marked idle does not hold it back)
-//! and never goes down. Then:
+//! Each side reads one or more *sources* (a file; Kafka partitions). A source's mark is the
+//! largest time seen on it; a side's is the smallest mark of its sources (a registered source
+//! without a record yet holds it back, an idle one does not); the join's watermark `W` is the
+//! smaller side mark minus the out-of-orderness bound, and never goes down. Then:
 //!
 //! - a row whose time is below `W` is *late*: some partner it could have had may already be
 //!   evicted, so it is not joined (the caller reports or drops it, per `'late.records'`);
@@ -66,13 +67,20 @@ struct Entry<T> {
     matched: bool,
 }
 
+/// The largest time seen on one source of a side.
+#[derive(Debug, Clone, Copy)]
+struct SourceMark {
+    id: u32,
+    max: Option<i64>,
+    idle: bool,
+}
+
 #[derive(Debug)]
 struct Buffer<T> {
     by_key: HashMap<GroupKey, Vec<Entry<T>>, Hasher>,
     /// `(time after which the row is evicted, seq)` -> its key.
     expiry: BTreeMap<(i64, u64), GroupKey>,
-    max_time: Option<i64>,
-    idle: bool,
+    sources: Vec<SourceMark>,
 }
 
 impl<T> Buffer<T> {
@@ -80,9 +88,38 @@ impl<T> Buffer<T> {
         Buffer {
             by_key: HashMap::with_hasher(Hasher::default()),
             expiry: BTreeMap::new(),
-            max_time: None,
-            idle: false,
+            sources: Vec::new(),
         }
+    }
+
+    fn source(&mut self, id: u32) -> &mut SourceMark {
+        let i = match self.sources.iter().position(|s| s.id == id) {
+            Some(i) => i,
+            None => {
+                self.sources.push(SourceMark {
+                    id,
+                    max: None,
+                    idle: false,
+                });
+                self.sources.len() - 1
+            }
+        };
+        &mut self.sources[i]
+    }
+
+    /// `None`: the side does not hold the watermark back (no active source); `Some(None)`:
+    /// it holds it back entirely (an active source has no record yet); else its mark.
+    fn mark(&self) -> Option<Option<i64>> {
+        let mut active = self.sources.iter().filter(|s| !s.idle).peekable();
+        active.peek()?;
+        let mut min = i64::MAX;
+        for s in active {
+            match s.max {
+                None => return Some(None),
+                Some(m) => min = min.min(m),
+            }
+        }
+        Some(Some(min))
     }
 }
 
@@ -148,6 +185,18 @@ impl<T: Clone> IntervalJoin<T> {
         tag: T,
         out: &mut Vec<(T, Row)>,
     ) -> Result<Pushed, EvalError> {
+        self.push_from(side, 0, row, tag, out)
+    }
+
+    /// [`IntervalJoin::push`] of a row read from `source` of its side (a Kafka partition).
+    pub fn push_from(
+        &mut self,
+        side: Side,
+        source: u32,
+        row: Row,
+        tag: T,
+        out: &mut Vec<(T, Row)>,
+    ) -> Result<Pushed, EvalError> {
         let time = self.time_of(side, &row)?;
         let keys = match side {
             Side::Left => &self.shape.left_keys,
@@ -168,7 +217,7 @@ impl<T: Clone> IntervalJoin<T> {
             if keeps {
                 out.push((tag, self.unmatched(side, &row)));
             }
-            self.observe(side, time);
+            self.observe(side, source, time);
             return Ok(Pushed::NullKey);
         };
         let added = row_bytes(&row) + key_bytes(&key) + 48;
@@ -229,17 +278,32 @@ impl<T: Clone> IntervalJoin<T> {
             matched,
         });
         self.bytes += added;
-        self.observe(side, time);
+        self.observe(side, source, time);
         Ok(Pushed::Stored)
     }
 
-    fn observe(&mut self, side: Side, time: i64) {
-        let b = match side {
+    fn buffer(&mut self, side: Side) -> &mut Buffer<T> {
+        match side {
             Side::Left => &mut self.left,
             Side::Right => &mut self.right,
-        };
-        b.max_time = Some(b.max_time.map_or(time, |m| m.max(time)));
-        b.idle = false;
+        }
+    }
+
+    /// Registers a source of a side before its first row: until it has one (or is idle) it
+    /// holds the watermark back.
+    pub fn register(&mut self, side: Side, source: u32) {
+        self.buffer(side).source(source);
+    }
+
+    /// Forgets a source (a partition no longer read).
+    pub fn forget(&mut self, side: Side, source: u32) {
+        self.buffer(side).sources.retain(|s| s.id != source);
+    }
+
+    fn observe(&mut self, side: Side, source: u32, time: i64) {
+        let s = self.buffer(side).source(source);
+        s.max = Some(s.max.map_or(time, |m| m.max(time)));
+        s.idle = false;
     }
 
     fn unmatched(&self, side: Side, row: &[crate::value::Value]) -> Row {
@@ -250,22 +314,16 @@ impl<T: Clone> IntervalJoin<T> {
         }
     }
 
-    /// Marks a side idle (it no longer holds the watermark back until its next row) or not.
-    pub fn set_idle(&mut self, side: Side, idle: bool) {
-        match side {
-            Side::Left => self.left.idle = idle,
-            Side::Right => self.right.idle = idle,
-        }
+    /// Marks a source idle: it no longer holds the watermark back, until its next row.
+    pub fn set_idle(&mut self, side: Side, source: u32) {
+        self.buffer(side).source(source).idle = true;
     }
 
     /// Moves the watermark from both sides' times and evicts what it closed: unmatched
     /// outer rows go to `out` (left evictions first, each side in eviction-time order), and
     /// the tag of every evicted row to `released`.
     pub fn advance(&mut self, out: &mut Vec<(T, Row)>, released: &mut Vec<T>) {
-        let side_mark = |b: &Buffer<T>| {
-            if b.idle { None } else { Some(b.max_time) }
-        };
-        let candidate = match (side_mark(&self.left), side_mark(&self.right)) {
+        let candidate = match (self.left.mark(), self.right.mark()) {
             (Some(Some(l)), Some(Some(r))) => Some(l.min(r)),
             (Some(Some(l)), None) => Some(l),
             (None, Some(Some(r))) => Some(r),

@@ -365,6 +365,10 @@ fn interval_join(
 ) -> Result<()> {
     let mut state: IntervalJoin<(Side, u64)> =
         IntervalJoin::new(join, plan.input.len()).map_err(FerrisError::Internal)?;
+    // One source per side: an empty side holds the watermark back (its rows are all at the
+    // end anyway).
+    state.register(Side::Left, 0);
+    state.register(Side::Right, 0);
     let names = [left.name.clone(), right.name.clone()];
     let name_of = |side: Side| match side {
         Side::Left => names[0].as_str(),

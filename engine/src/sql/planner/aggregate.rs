@@ -40,6 +40,7 @@ pub const STATE_KEYS: &[&str] = &[
     "window.allowed_lateness",
     "late.records",
     "state.ttl",
+    "state.max_bytes",
 ];
 
 /// True if `select`/`having` need the aggregating planner.

@@ -612,6 +612,14 @@ fn join_settings(query: &StreamingQuery) -> Result<JoinSettings> {
             )
         })?;
     }
+    if let Some(v) = super::aggregate::setting(query, "watermark.idle_timeout") {
+        s.idle_timeout_ms = property_duration_ms(v).map_err(|e| {
+            FerrisError::plan(
+                format!("property 'watermark.idle_timeout' = '{v}': {e}"),
+                at,
+            )
+        })?;
+    }
     if let Some(v) = super::aggregate::setting(query, "late.records") {
         s.late_policy = match v.to_ascii_lowercase().as_str() {
             "dlq" | "dead_letter" => LatePolicy::DeadLetter,
