@@ -322,3 +322,97 @@ fn orders_joined_to_shipments_within_an_hour_on_1_2_and_4_shards() {
         stop(ferris, &format!("interval join on {shards} shard(s)"));
     }
 }
+
+#[test]
+fn a_join_past_its_state_limit_sends_records_to_the_dead_letter_topic_and_says_so() {
+    let Some(brokers) = broker_or_skip("join_state_limit") else {
+        return;
+    };
+    let _heavy = heavy();
+    let name = unique_name("join-limit").replace('-', "_");
+    let (orders_topic, shipments_topic, sink) = (
+        format!("{name}-orders"),
+        format!("{name}-shipments"),
+        format!("{name}-out"),
+    );
+    let dlq = format!("{sink}.dlq");
+    for t in [&orders_topic, &shipments_topic, &sink, &dlq] {
+        create_topic(&brokers, t, PARTITIONS).expect("topic");
+    }
+    // 2,000 orders and no shipments: every order waits in the join state (the watermark cannot
+    // pass an empty side) until the 32 KB limit turns the rest away.
+    let orders: Vec<Outgoing> = (0..2000u64)
+        .map(|id| {
+            record(
+                partition_of(id),
+                &id.to_string(),
+                &format!(r#"{{"id":{id},"ts":{}}}"#, 1_000 * id),
+            )
+        })
+        .collect();
+    produce(&brokers, &orders_topic, &orders).expect("produce orders");
+    let port = ferris_tests::kafka::free_port().expect("port");
+    let metrics_addr = format!("127.0.0.1:{port}");
+    let app = write_app(
+        &name,
+        &format!(
+            "CREATE STREAM {name} AS
+             SELECT o.id, s.carrier FROM orders o JOIN shipments s
+               ON o.id = s.order_id AND s.ts BETWEEN o.ts AND o.ts + INTERVAL '1' HOUR
+             WITH ('orders.topic' = '{orders_topic}', 'shipments.topic' = '{shipments_topic}',
+                   '{name}.topic' = '{sink}', '{name}.state.max_bytes' = '32KB');"
+        ),
+    );
+    let ferris = FerrisProcess::spawn(
+        &name,
+        &[
+            "run",
+            "--brokers",
+            &brokers,
+            "--shards",
+            "1",
+            "--metrics-addr",
+            &metrics_addr,
+            "--connect-timeout",
+            "10",
+            app.to_str().expect("utf-8 path"),
+        ],
+    )
+    .expect("start ferris run");
+    let dead = consume_all(
+        &brokers,
+        &dlq,
+        2000,
+        Duration::from_secs(10),
+        Duration::from_secs(60),
+    )
+    .expect("read the dead letters");
+    assert!(
+        !dead.is_empty() && dead.len() < 2000,
+        "some orders fit, the others are turned away: {} dead letters\n{}",
+        dead.len(),
+        ferris.output()
+    );
+    for d in &dead {
+        let reason = d.header("ferris.error").unwrap_or_default();
+        assert_eq!(
+            reason,
+            "join state limit reached: 'state.max_bytes' = 32768 bytes; the record was not joined"
+        );
+    }
+    let metrics = ferris_tests::kafka::http_get(&metrics_addr, "/metrics").expect("metrics");
+    let rejected = ferris_tests::kafka::metric_sum(&metrics, "ferris_join_state_rejected_total");
+    assert_eq!(
+        rejected as usize,
+        dead.len(),
+        "metric vs dead letters:\n{metrics}"
+    );
+    let state = ferris_tests::kafka::metric_sum(&metrics, "ferris_state_bytes");
+    assert!(state > 0.0 && state <= 32768.0, "state bytes {state}");
+    let log = ferris.output();
+    assert!(
+        log.contains("the join state reached its limit of 32768 bytes"),
+        "no log line:\n{log}"
+    );
+    stop(ferris, "state limit");
+}

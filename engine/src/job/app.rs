@@ -645,6 +645,121 @@ mod tests {
     }
 
     #[test]
+    fn join_inputs_come_from_properties_or_an_earlier_create_table() {
+        let jobs = load_app(
+            "CREATE STREAM e AS SELECT o.id, c.name FROM orders o LEFT JOIN customers c \
+             ON o.cid = c.id \
+             WITH ('customers.type' = 'kafka_table', 'customers.topic' = 'cust', \
+                   'customers.distribution' = 'partitioned', 'customers.fetch.wait.max.ms' = '7', \
+                   'state.max_bytes' = '64MB');
+             CREATE STREAM f AS SELECT o.id, r.rate FROM orders o JOIN rates r ON o.cur = r.cur \
+             WITH ('rates.type' = 'file_table', 'rates.path' = 'rates.jsonl');
+             CREATE TABLE totals AS SELECT cid, COUNT(*) AS n, cid AS _key FROM orders GROUP BY cid;
+             CREATE STREAM g AS SELECT o.id, t.n FROM orders o JOIN totals t ON o.cid = t.cid;
+             CREATE STREAM h AS SELECT o.id, s.carrier FROM orders o JOIN shipments s \
+             WITHIN INTERVAL '5' MINUTE ON o.id = s.order_id \
+             WITH ('orders.event.time.field' = 'ts', 'shipments.event.time.field' = 'ts', \
+                   'shipments.topic' = 'ships');",
+        )
+        .unwrap();
+        let e = jobs[0].join.as_ref().unwrap();
+        assert_eq!(
+            (e.endpoint.topic.as_str(), &e.kind),
+            (
+                "cust",
+                &JoinInputKind::KafkaTable(Distribution::Partitioned)
+            )
+        );
+        assert_eq!(
+            e.endpoint.client_properties,
+            vec![("fetch.wait.max.ms".to_string(), "7".to_string())]
+        );
+        assert_eq!(
+            jobs[0].plan.join.as_ref().unwrap().settings.state_max_bytes,
+            Some(64 << 20)
+        );
+        assert!(jobs[0].sink.client_properties.is_empty());
+        let f = jobs[1].join.as_ref().unwrap();
+        assert_eq!(f.kind, JoinInputKind::FileTable("rates.jsonl".into()));
+        assert!(f.endpoint.client_properties.is_empty());
+        assert!(jobs[2].table && jobs[2].join.is_none());
+        let g = jobs[3].join.as_ref().unwrap();
+        assert_eq!(
+            (g.endpoint.topic.as_str(), &g.kind),
+            (
+                "totals",
+                &JoinInputKind::KafkaTable(Distribution::Replicated)
+            )
+        );
+        let h = jobs[4].join.as_ref().unwrap();
+        assert_eq!(
+            (h.endpoint.topic.as_str(), &h.kind),
+            ("ships", &JoinInputKind::Stream)
+        );
+        let bounds = jobs[4].plan.join.as_ref().unwrap().interval.unwrap();
+        assert_eq!((bounds.lower_ms, bounds.upper_ms), (-300_000, 300_000));
+    }
+
+    #[test]
+    fn bad_joins_fail_at_load_with_the_reason() {
+        assert!(
+            err("CREATE STREAM e AS SELECT o.id FROM orders o JOIN shipments s ON o.id = s.oid")
+                .contains("'shipments' is a stream: a join of two streams needs a time bound")
+        );
+        assert!(
+            err(
+                "CREATE STREAM e AS SELECT o.id FROM orders o JOIN c ON o.id = c.id \
+                 AND c.ts BETWEEN o.ts AND o.ts + INTERVAL '1' HOUR \
+                 WITH ('c.type' = 'kafka_table')"
+            )
+            .contains("'c' is a table: an interval join needs two streams")
+        );
+        assert!(
+            err(
+                "CREATE STREAM e AS SELECT o.id FROM orders o JOIN c ON o.id = c.id \
+                 WITH ('c.type' = 'file_table')"
+            )
+            .contains("needs 'c.path'")
+        );
+        assert!(
+            err(
+                "CREATE STREAM e AS SELECT o.id FROM orders o JOIN c ON o.id = c.id \
+                 WITH ('c.type' = 'kafka_table', 'c.distribution' = 'everywhere')"
+            )
+            .contains("expected 'replicated' or 'partitioned'")
+        );
+        assert!(
+            err(
+                "CREATE STREAM e AS SELECT o.id FROM orders o JOIN c ON o.id = c.id \
+                 WITH ('c.type' = 'kafka_sink')"
+            )
+            .contains("a joined input is 'kafka_source' (a stream), 'kafka_table' or 'file_table'")
+        );
+        assert!(
+            err(
+                "CREATE STREAM e AS SELECT o.id FROM orders o JOIN c ON o.id = c.id \
+                 WITH ('c.type' = 'kafka_table', 'x.topic' = 'y')"
+            )
+            .contains("names neither the inputs 'orders' and 'c' nor the sink 'e'")
+        );
+        assert!(
+            err(
+                "CREATE TABLE t AS SELECT cid, COUNT(*) AS n FROM orders GROUP BY cid; \
+                 CREATE STREAM e AS SELECT o.id FROM orders o JOIN t ON o.cid = t.cid \
+                 WITH ('t.topic' = 'other')"
+            )
+            .contains("'t' is the table of an earlier CREATE TABLE")
+        );
+        assert!(
+            err(
+                "CREATE STREAM e AS SELECT o.id FROM orders o JOIN c ON o.id = c.id \
+                 WITH ('c.type' = 'kafka_table', 'state.max_bytes' = '12 parsecs')"
+            )
+            .contains("property 'state.max_bytes' = '12 parsecs'")
+        );
+    }
+
+    #[test]
     fn declared_columns_allow_wildcards() {
         let jobs = load_app(
             "CREATE STREAM s AS SELECT * FROM t WITH ('t.columns' = 'a, b', 's.dlq.topic' = 'bad')",
