@@ -17,6 +17,10 @@ echo "==> ferris query --file examples/big_trades.sql --input examples/trades.js
 echo "==> ferris query --file examples/vwap.sql --input examples/trades.jsonl" >&2
 "$ferris" query --file examples/vwap.sql --input examples/trades.jsonl
 
+echo "==> ferris query --file examples/enrich_trades.sql (trades joined to the accounts table)" >&2
+"$ferris" query --file examples/enrich_trades.sql --input examples/trades.jsonl \
+    --input examples/accounts.jsonl
+
 echo "==> the same big trades as CSV (--output-format csv)" >&2
 "$ferris" query --file examples/big_trades.sql --input examples/trades.jsonl --output-format csv
 

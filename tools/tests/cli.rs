@@ -921,3 +921,60 @@ fn run_checks_formats_and_registers_sink_schemas_before_connecting_to_kafka() {
     assert!(out.stderr.contains("is unreachable"), "{}", out.stderr);
     assert!(!out.stderr.contains("cannot reach Kafka"), "{}", out.stderr);
 }
+
+#[test]
+fn the_join_demo_enriches_each_trade_from_the_accounts_table() {
+    let out = ferris(
+        &[
+            "query",
+            "--input",
+            &example("trades.jsonl"),
+            "--input",
+            &example("accounts.jsonl"),
+            "--file",
+            &example("enrich_trades.sql"),
+        ],
+        None,
+    );
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let lines = out.lines();
+    assert_eq!(lines.len(), 20, "{}", out.stdout);
+    // ACC-0042's limit is its later row's; ACC-0099 was deleted; ACC-0021 was never there.
+    assert_eq!(
+        lines[2],
+        r#"{"symbol":"NVDA","side":"BUY","notional":105048.00,"account":"ACC-0042","desk":"equities","trader":"cy","over_limit":false}"#
+    );
+    assert_eq!(
+        lines[4],
+        r#"{"symbol":"AMZN","side":"SELL","notional":53505.00,"account":"ACC-0099","desk":null,"trader":null,"over_limit":null}"#
+    );
+    assert_eq!(
+        lines[6],
+        r#"{"symbol":"META","side":"BUY","notional":72780.00,"account":"ACC-0021","desk":null,"trader":null,"over_limit":null}"#
+    );
+    assert!(
+        out.stderr.contains("26 records in, 20 out, 0 skipped"),
+        "{}",
+        out.stderr
+    );
+}
+
+#[test]
+fn a_join_without_its_second_input_names_the_missing_stream() {
+    let out = ferris(
+        &[
+            "query",
+            "--input",
+            &example("trades.jsonl"),
+            "--file",
+            &example("enrich_trades.sql"),
+        ],
+        None,
+    );
+    assert_eq!(out.code, 2, "{}", out.stderr);
+    assert!(
+        out.stderr.contains("unknown stream or table 'accounts'"),
+        "{}",
+        out.stderr
+    );
+}
