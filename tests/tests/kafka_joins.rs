@@ -226,7 +226,7 @@ fn shipments_data() -> (Vec<Outgoing>, Vec<Outgoing>, Vec<String>) {
     for id in 0..ORDERS {
         let ts = T0 + id as i64 * 1000;
         events.push((ts, true, id, format!(r#"{{"id":{id},"ts":{ts}}}"#)));
-        if rng.next() % 10 == 0 {
+        if rng.next().is_multiple_of(10) {
             expected.push(format!(r#"{{"id":{id},"carrier":null,"delay_ms":null}}"#));
             continue;
         }

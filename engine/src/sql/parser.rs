@@ -205,7 +205,10 @@ fn parse_statement(tokens: Vec<TokenWithSpan>) -> Result<StreamingQuery> {
 
 /// Cuts `WITHIN <duration>` (the interval join's bound, written between `JOIN s` and `ON`,
 /// at depth 0) out of the query's tokens, which `sqlparser` then parses without it.
-fn cut_within(tokens: &[TokenWithSpan]) -> Result<(Vec<TokenWithSpan>, Option<(i64, Position)>)> {
+/// The query's tokens without `WITHIN <duration>`, and that duration with its position.
+type CutWithin = (Vec<TokenWithSpan>, Option<(i64, Position)>);
+
+fn cut_within(tokens: &[TokenWithSpan]) -> Result<CutWithin> {
     let mut depth = 0i32;
     let mut start = None;
     for (i, t) in tokens.iter().enumerate() {

@@ -128,7 +128,7 @@ impl TableJoin {
 
     fn remove(&mut self, key: &GroupKey) {
         if let Some(old) = self.rows.remove(key) {
-            let kb = key_bytes(&key);
+            let kb = key_bytes(key);
             self.bytes -= row_bytes(&old) + kb;
         }
     }

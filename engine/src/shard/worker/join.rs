@@ -58,8 +58,8 @@ pub(super) type Tag = (Side, i32, i64);
 
 /// The join state.
 pub(super) enum JoinOp {
-    Table(TableJoin),
-    Interval(IntervalJoin<Tag>),
+    Table(Box<TableJoin>),
+    Interval(Box<IntervalJoin<Tag>>),
 }
 
 /// A shard's right input and join state.
@@ -125,9 +125,11 @@ impl JoinRuntime {
         };
         let left_len = job.plan.input.len();
         let op = if plan.is_table_join() {
-            JoinOp::Table(TableJoin::new(plan, left_len))
+            JoinOp::Table(Box::new(TableJoin::new(plan, left_len)))
         } else {
-            JoinOp::Interval(IntervalJoin::new(plan, left_len).map_err(FerrisError::Internal)?)
+            JoinOp::Interval(Box::new(
+                IntervalJoin::new(plan, left_len).map_err(FerrisError::Internal)?,
+            ))
         };
         let mut runtime = JoinRuntime {
             op,

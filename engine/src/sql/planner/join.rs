@@ -37,6 +37,10 @@ pub(super) struct JoinStart<'a> {
     at: Option<Position>,
 }
 
+/// A `BETWEEN` time bound: the bounds of `right time - left time`, the left and right time
+/// columns, and where it was written.
+type TimeBound = (IntervalBounds, Expr, Expr, Option<Position>);
+
 /// Which inputs an expression reads.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Reads {
@@ -322,7 +326,7 @@ impl Planner {
         let mut right_keys = Vec::new();
         let mut residual: Option<Expr> = None;
         // (right time - left time) bounds, and the two time columns.
-        let mut between: Option<(IntervalBounds, Expr, Expr, Option<Position>)> = None;
+        let mut between: Option<TimeBound> = None;
         for term in terms {
             let term_at = pos_of(term.span());
             if let sql::Expr::BinaryOp {
@@ -482,10 +486,7 @@ impl Planner {
 
     /// `a.ts BETWEEN b.ts [+|- d] AND b.ts [+|- d]` with `a` and `b` the two sides: the
     /// bounds of `right time - left time`, and the two time columns.
-    fn time_between(
-        &mut self,
-        term: &sql::Expr,
-    ) -> Result<Option<(IntervalBounds, Expr, Expr, Option<Position>)>> {
+    fn time_between(&mut self, term: &sql::Expr) -> Result<Option<TimeBound>> {
         let sql::Expr::Between {
             expr,
             negated: false,
@@ -668,7 +669,7 @@ fn find(columns: &StreamColumns, ident: &sql::Ident) -> Result<Option<String>> {
     let StreamColumns::Known(cols) = columns else {
         return Ok(Some(ident.value.clone()));
     };
-    if cols.iter().any(|c| *c == ident.value) {
+    if cols.contains(&ident.value) {
         return Ok(Some(ident.value.clone()));
     }
     if ident.quote_style.is_some() {
