@@ -105,3 +105,6 @@ impl Shape {
         }
     }
 }
+
+#[cfg(test)]
+mod tests;
