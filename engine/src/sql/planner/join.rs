@@ -152,13 +152,22 @@ impl Planner {
         })?;
         let name = ident.value.clone();
         let alias = alias.map(|a| a.value.clone());
+        if name.eq_ignore_ascii_case(&self.source) {
+            return Err(
+                unsupported("joining a stream with itself", pos_of(ident.span)).with_hint(
+                    "copy one side into its own stream first (CREATE STREAM t2 AS SELECT * FROM t) \
+                     and join that",
+                ),
+            );
+        }
         let clash = |n: &str| self.is_source(n);
         if clash(&name) || alias.as_deref().is_some_and(clash) {
+            let called = alias.as_deref().unwrap_or(&name);
             return Err(FerrisError::plan(
-                format!("both sides of the join are called '{name}'"),
+                format!("both sides of the join are called '{called}'"),
                 pos_of(ident.span),
             )
-            .with_hint("give one side an alias: FROM t a JOIN t b ON ..."));
+            .with_hint("give the two sides different aliases: FROM a x JOIN b y ON ..."));
         }
         self.right = Some(Side {
             name,
