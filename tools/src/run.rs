@@ -37,7 +37,8 @@ pub struct RunArgs {
     #[arg(long, value_name = "HOST:PORT")]
     pub metrics_addr: Option<String>,
     /// Performance preset of every job that does not set its own with '<job>.preset':
-    /// low_latency, balanced, high_throughput or durable (acks=all, idempotent producer).
+    /// low_latency, balanced, high_throughput, durable (acks=all, idempotent producer) or
+    /// auto (adaptive batch size and linger, following the load).
     /// Each is a set of librdkafka and engine settings (docs/operations.md, "Presets"); a
     /// property in the application and --batch-size win over it.
     #[arg(long, value_name = "NAME", default_value = "balanced")]

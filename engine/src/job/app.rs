@@ -34,6 +34,7 @@ pub const ENGINE_KEYS: &[&str] = &[
     "dlq.topic",
     "partitions",
     "preset",
+    "memory.max_bytes",
     "path",
     "distribution",
 ];
@@ -100,6 +101,8 @@ pub struct KafkaJob {
     /// The job's performance preset (`'<job>.preset'`; `None`: the run's default, see
     /// `RunOptions::preset`).
     pub preset: Option<Preset>,
+    /// The `auto` preset's memory budget per shard (`'<job>.memory.max_bytes'`).
+    pub memory_max_bytes: Option<u64>,
     /// How the source's keys and values are read.
     pub source_format: StreamFormat,
     /// How the sink's keys and values are written.
@@ -449,6 +452,20 @@ fn load_job(st: &StreamingQuery, earlier: &[KafkaJob]) -> Result<KafkaJob> {
         })?),
         None => None,
     };
+    let memory_max_bytes = match lookup(&sink_props, "memory.max_bytes") {
+        Some(v) => Some(
+            crate::sql::planner::parse_bytes(v)
+                .ok()
+                .filter(|b| *b > 0)
+                .ok_or_else(|| {
+                    FerrisError::Config(format!(
+                        "{name}: '{name}.memory.max_bytes' = '{v}' is not a size in bytes (e.g. \
+                         '64MB')"
+                    ))
+                })?,
+        ),
+        None => None,
+    };
     let sink_partitions = match lookup(&sink_props, "partitions") {
         Some(p) => Some(p.parse::<i32>().ok().filter(|n| *n > 0).ok_or_else(|| {
             FerrisError::Config(format!(
@@ -466,6 +483,7 @@ fn load_job(st: &StreamingQuery, earlier: &[KafkaJob]) -> Result<KafkaJob> {
         dlq_topic,
         sink_partitions,
         preset,
+        memory_max_bytes,
         source_format,
         sink_format,
         output,
@@ -794,11 +812,20 @@ mod tests {
         assert_eq!(
             err("CREATE STREAM s AS SELECT a FROM t WITH ('s.preset' = 'x')"),
             "configuration error: s: 's.preset': unknown preset 'x': expected one of \
-             low_latency, balanced, high_throughput, durable"
+             low_latency, balanced, high_throughput, durable, auto"
         );
-        assert!(
-            err("CREATE STREAM s AS SELECT a FROM t WITH ('s.preset' = 'auto')")
-                .contains("preset 'auto' (adaptive batching) is not available yet")
+        let jobs = load_app(
+            "CREATE STREAM s AS SELECT a FROM t WITH ('s.preset' = 'auto', \
+             's.memory.max_bytes' = '64MB')",
+        )
+        .unwrap();
+        assert_eq!(jobs[0].preset, Some(Preset::Auto));
+        assert_eq!(jobs[0].memory_max_bytes, Some(64 << 20));
+        assert!(jobs[0].sink.client_properties.is_empty());
+        assert_eq!(
+            err("CREATE STREAM s AS SELECT a FROM t WITH ('s.memory.max_bytes' = 'lots')"),
+            "configuration error: s: 's.memory.max_bytes' = 'lots' is not a size in bytes \
+             (e.g. '64MB')"
         );
         assert!(
             err("CREATE STREAM s AS SELECT a FROM t WITH ('t.preset' = 'durable')")

@@ -17,9 +17,16 @@ use std::time::Duration;
 use crate::connector::kafka::{CONSUMER_DEFAULTS, PRODUCER_DEFAULTS};
 use crate::error::{FerrisError, Result};
 use crate::shard::ShardSettings;
+use crate::shard::adaptive::AdaptiveLimits;
 
 /// The valid preset names, in the order the documentation lists them.
-pub const PRESET_NAMES: &[&str] = &["low_latency", "balanced", "high_throughput", "durable"];
+pub const PRESET_NAMES: &[&str] = &[
+    "low_latency",
+    "balanced",
+    "high_throughput",
+    "durable",
+    "auto",
+];
 
 /// A named set of client and engine settings.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
@@ -36,6 +43,10 @@ pub enum Preset {
     /// `acks=all` and the idempotent producer: no duplicates or reordering from producer
     /// retries (not on tansu 0.6: see docs/operations.md).
     Durable,
+    /// Adaptive batching: the low-latency client settings, and a feedback loop on each shard
+    /// that moves the batch limit and the linger with the load and keeps a memory budget
+    /// ([`crate::shard::adaptive`]).
+    Auto,
 }
 
 /// The engine settings a preset chooses (the rest of [`ShardSettings`] is not a preset's).
@@ -72,19 +83,28 @@ const HIGH_THROUGHPUT_PRODUCER: &[(&str, &str)] = &[
     // librdkafka's own lz4 (built in, no system library needed).
     ("compression.type", "lz4"),
 ];
+/// `auto` hands records to the producer in bursts (the engine's linger): librdkafka sends
+/// each at once, in requests as large as the high-throughput end's, compressed.
+const AUTO_PRODUCER: &[(&str, &str)] = &[
+    ("linger.ms", "0"),
+    ("batch.num.messages", "100000"),
+    ("batch.size", "1000000"),
+    ("compression.type", "lz4"),
+];
 const DURABLE_PRODUCER: &[(&str, &str)] = &[("acks", "all"), ("enable.idempotence", "true")];
 
 impl Preset {
     /// Every preset, in the order of [`PRESET_NAMES`].
-    pub const ALL: [Preset; 4] = [
+    pub const ALL: [Preset; 5] = [
         Preset::LowLatency,
         Preset::Balanced,
         Preset::HighThroughput,
         Preset::Durable,
+        Preset::Auto,
     ];
 
-    /// The preset called `name` (case-insensitive). Unknown names, and `auto` (not available
-    /// yet), are configuration errors that list the valid names.
+    /// The preset called `name` (case-insensitive). Unknown names are configuration errors
+    /// that list the valid names.
     pub fn from_name(name: &str) -> Result<Preset> {
         let wanted = name.trim();
         if let Some(p) = Preset::ALL
@@ -94,11 +114,6 @@ impl Preset {
             return Ok(p);
         }
         let valid = PRESET_NAMES.join(", ");
-        if wanted.eq_ignore_ascii_case("auto") {
-            return Err(FerrisError::Config(format!(
-                "preset 'auto' (adaptive batching) is not available yet; use one of {valid}"
-            )));
-        }
         Err(FerrisError::Config(format!(
             "unknown preset '{name}': expected one of {valid}"
         )))
@@ -111,13 +126,14 @@ impl Preset {
             Preset::Balanced => "balanced",
             Preset::HighThroughput => "high_throughput",
             Preset::Durable => "durable",
+            Preset::Auto => "auto",
         }
     }
 
     /// Consumer properties the preset sets over [`CONSUMER_DEFAULTS`].
     pub fn consumer_properties(self) -> &'static [(&'static str, &'static str)] {
         match self {
-            Preset::LowLatency => LOW_LATENCY_CONSUMER,
+            Preset::LowLatency | Preset::Auto => LOW_LATENCY_CONSUMER,
             Preset::HighThroughput => HIGH_THROUGHPUT_CONSUMER,
             Preset::Balanced | Preset::Durable => &[],
         }
@@ -129,6 +145,7 @@ impl Preset {
             Preset::LowLatency => LOW_LATENCY_PRODUCER,
             Preset::HighThroughput => HIGH_THROUGHPUT_PRODUCER,
             Preset::Durable => DURABLE_PRODUCER,
+            Preset::Auto => AUTO_PRODUCER,
             Preset::Balanced => &[],
         }
     }
@@ -165,6 +182,13 @@ impl Preset {
                 commit_interval: Duration::from_secs(1),
                 ..balanced
             },
+            // The batch size is the adaptive loop's largest batch limit; it starts at the
+            // smallest.
+            Preset::Auto => EngineSettings {
+                batch_size: AdaptiveLimits::default().max_batch,
+                max_idle_sleep: Duration::from_millis(1),
+                ..balanced
+            },
         }
     }
 
@@ -176,11 +200,17 @@ impl Preset {
         overrides: &EngineOverrides,
     ) -> ShardSettings {
         let e = self.engine();
+        let batch_size = overrides.batch_size.unwrap_or(e.batch_size).max(1);
         ShardSettings {
-            batch_size: overrides.batch_size.unwrap_or(e.batch_size).max(1),
+            batch_size,
             commit_interval: overrides.commit_interval.unwrap_or(e.commit_interval),
             max_idle_sleep: overrides.max_idle_sleep.unwrap_or(e.max_idle_sleep),
             preset: self,
+            // An explicit `--batch-size` is the loop's largest batch limit.
+            adaptive: (self == Preset::Auto).then(|| AdaptiveLimits {
+                max_batch: batch_size,
+                ..base.adaptive.unwrap_or_default()
+            }),
             ..base.clone()
         }
     }
@@ -239,22 +269,43 @@ mod tests {
     }
 
     #[test]
-    fn unknown_names_and_auto_are_errors_that_list_the_valid_ones() {
+    fn unknown_names_are_errors_that_list_the_valid_ones() {
         let e = Preset::from_name("fast").unwrap_err().to_string();
         assert_eq!(
             e,
             "configuration error: unknown preset 'fast': expected one of low_latency, balanced, \
-             high_throughput, durable"
+             high_throughput, durable, auto"
         );
-        let e = Preset::from_name("AUTO").unwrap_err().to_string();
-        assert!(e.contains("preset 'auto'"), "{e}");
-        assert!(e.contains("not available yet"), "{e}");
-        assert!(
-            e.contains("low_latency, balanced, high_throughput, durable"),
-            "{e}"
-        );
+        assert_eq!(Preset::from_name("AUTO").unwrap(), Preset::Auto);
         assert!(Preset::from_name("").is_err());
         assert!(Preset::from_name("low-latency").is_err());
+    }
+
+    #[test]
+    fn auto_runs_the_adaptive_loop_with_an_explicit_batch_size_as_its_largest_limit() {
+        let d = ShardSettings::default();
+        let s = Preset::Auto.shard_settings(&d, &EngineOverrides::default());
+        assert_eq!(s.adaptive, Some(AdaptiveLimits::default()));
+        assert_eq!(s.batch_size, AdaptiveLimits::default().max_batch);
+        let explicit = EngineOverrides {
+            batch_size: Some(500),
+            ..EngineOverrides::default()
+        };
+        let s = Preset::Auto.shard_settings(&d, &explicit);
+        assert_eq!(s.adaptive.map(|a| a.max_batch), Some(500));
+        for p in [Preset::Balanced, Preset::LowLatency, Preset::HighThroughput] {
+            assert_eq!(p.shard_settings(&d, &explicit).adaptive, None, "{p}");
+        }
+        // The client end of auto is low_latency's consumer and a producer that sends at once.
+        assert_eq!(
+            Preset::Auto.consumer_properties(),
+            Preset::LowLatency.consumer_properties()
+        );
+        assert!(
+            Preset::Auto
+                .producer_defaults()
+                .contains(&("linger.ms", "0"))
+        );
     }
 
     #[test]

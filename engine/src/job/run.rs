@@ -116,6 +116,11 @@ pub fn run_app(
     if opts.shards.is_empty() {
         return Err(FerrisError::Config("no shards to run on".into()));
     }
+    // Each job's engine settings: its preset (or the run's), then the explicit flags.
+    let job_settings: Vec<ShardSettings> = jobs
+        .iter()
+        .map(|j| job_shard_settings(j, opts))
+        .collect::<Result<_>>()?;
     let brokers = &opts.settings.brokers;
     let mut partitions = Vec::with_capacity(jobs.len());
     for job in &jobs {
@@ -159,15 +164,6 @@ pub fn run_app(
         }
         None => None,
     };
-    // Each job's engine settings: its preset (or the run's), then the explicit flags.
-    let job_settings: Vec<ShardSettings> = jobs
-        .iter()
-        .map(|j| {
-            j.preset
-                .unwrap_or(opts.preset)
-                .shard_settings(&opts.settings, &opts.engine)
-        })
-        .collect();
     for ((job, n), settings) in jobs.iter().zip(&partitions).zip(&job_settings) {
         let _ = writeln!(
             progress,
@@ -304,6 +300,27 @@ pub fn run_app(
         Some(e) => Err(e),
         None => Ok(report),
     }
+}
+
+/// A job's engine settings: its preset (or the run's), then the explicit flags, then its
+/// memory budget (the `auto` preset's: an error under another preset, where nothing would
+/// keep to it).
+fn job_shard_settings(job: &KafkaJob, opts: &RunOptions) -> Result<ShardSettings> {
+    let preset = job.preset.unwrap_or(opts.preset);
+    let mut settings = preset.shard_settings(&opts.settings, &opts.engine);
+    if let Some(budget) = job.memory_max_bytes {
+        match &mut settings.adaptive {
+            Some(limits) => limits.memory_budget = budget,
+            None => {
+                return Err(FerrisError::Config(format!(
+                    "{}: '{}.memory.max_bytes' is the memory budget of the 'auto' preset, and \
+                     the job runs with '{preset}': set '{}.preset' = 'auto' (or --preset auto)",
+                    job.name, job.name, job.name
+                )));
+            }
+        }
+    }
+    Ok(settings)
 }
 
 /// The right input of a join exists and, where the join reads by partition number, has as

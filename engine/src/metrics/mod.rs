@@ -65,6 +65,12 @@ pub struct ShardMetrics {
     pub join_state_rejected: AtomicU64,
     /// Messages waiting in the exchange rings towards this shard.
     pub ring_depth: AtomicU64,
+    /// Records polled per batch at most (the `auto` preset moves it).
+    pub batch_limit: AtomicU64,
+    /// The adaptive loop's linger, microseconds.
+    pub linger_us: AtomicU64,
+    /// 1 while the shard is over its memory budget and consumes nothing new.
+    pub memory_pressure: AtomicU64,
     /// Batch processing latency (poll to hand-off to the producer), microseconds, cumulative
     /// per bucket of [`LATENCY_BUCKETS_US`] plus +Inf.
     latency_buckets: [AtomicU64; LATENCY_BUCKETS_US.len() + 1],
@@ -96,6 +102,9 @@ impl ShardMetrics {
             join_state_rejected: AtomicU64::new(0),
             replayed_records: AtomicU64::new(0),
             ring_depth: AtomicU64::new(0),
+            batch_limit: AtomicU64::new(0),
+            linger_us: AtomicU64::new(0),
+            memory_pressure: AtomicU64::new(0),
             latency_buckets: Default::default(),
             latency_sum_us: AtomicU64::new(0),
         })
@@ -211,7 +220,7 @@ pub fn render_prometheus(shards: &[Arc<ShardMetrics>]) -> String {
             ShardMetrics::get(counter(m)) as i64
         });
     }
-    let gauges: [Family<i64>; 8] = [
+    let gauges: [Family<i64>; 11] = [
         (
             "ferris_commit_lag_records",
             "Records consumed whose offsets are not committed yet",
@@ -246,6 +255,21 @@ pub fn render_prometheus(shards: &[Arc<ShardMetrics>]) -> String {
             "ferris_ring_depth",
             "Messages waiting in the exchange rings towards the shard",
             |m| ShardMetrics::get(&m.ring_depth) as i64,
+        ),
+        (
+            "ferris_batch_limit_records",
+            "Records polled per batch at most",
+            |m| ShardMetrics::get(&m.batch_limit) as i64,
+        ),
+        (
+            "ferris_batch_linger_microseconds",
+            "How long a shard lets records gather after a partial batch (auto preset)",
+            |m| ShardMetrics::get(&m.linger_us) as i64,
+        ),
+        (
+            "ferris_memory_pressure",
+            "1 while the shard is over its memory budget and consumes nothing new",
+            |m| ShardMetrics::get(&m.memory_pressure) as i64,
         ),
         ("ferris_batch_size_avg", "Average records per batch", |m| {
             ShardMetrics::get(&m.records_in)

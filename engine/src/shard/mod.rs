@@ -3,8 +3,10 @@
 //!
 //! - [`runtime`]: the seam to the executor (glommio, one pinned `LocalExecutor` per shard).
 //! - [`worker`]: the loop of one job on one shard, with its own consumer, producer and codecs.
+//! - [`adaptive`]: the `auto` preset's feedback loop on batch size and linger.
 //! - [`offsets`]: the at-least-once bookkeeping that decides which offsets may be committed.
 
+pub mod adaptive;
 pub mod exchange;
 pub mod offsets;
 pub mod runtime;

@@ -17,6 +17,7 @@ use rdkafka::message::{
 };
 use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
 
+use super::adaptive::{Adaptive, AdaptiveLimits, Pressure};
 use super::exchange::ExchangeEnd;
 use super::offsets::{OffsetTracker, pack, unpack};
 use super::runtime::{self, now_millis};
@@ -99,6 +100,9 @@ pub struct ShardSettings {
     /// user's properties. (Its engine settings are the fields above: see
     /// [`Preset::shard_settings`].)
     pub preset: Preset,
+    /// The adaptive batching loop's bounds (the `auto` preset); `None`: the batch size is
+    /// fixed.
+    pub adaptive: Option<AdaptiveLimits>,
 }
 
 impl Default for ShardSettings {
@@ -110,6 +114,7 @@ impl Default for ShardSettings {
             drain_timeout: Duration::from_secs(30),
             max_idle_sleep: Duration::from_millis(5),
             preset: Preset::Balanced,
+            adaptive: None,
         }
     }
 }
@@ -171,6 +176,10 @@ pub struct JobShard {
     join: Option<JoinRuntime>,
     key: Vec<u8>,
     last_expiry: Instant,
+    /// The adaptive batching loop (the `auto` preset).
+    adaptive: Option<Adaptive>,
+    /// Whether the first memory pressure was logged.
+    pressure_logged: bool,
 }
 
 /// Where a stateless output record's key comes from.
@@ -343,7 +352,18 @@ impl JobShard {
         let sink_key = job.sink_format.key.codec().map_err(|m| {
             FerrisError::Config(format!("{}: sink '{}' key: {m}", job.name, job.sink.name))
         })?;
+        let adaptive = settings
+            .adaptive
+            .map(|limits| Adaptive::new(limits, Instant::now()));
+        metrics.batch_limit.store(
+            adaptive
+                .as_ref()
+                .map_or(settings.batch_size, Adaptive::batch_size) as u64,
+            Ordering::Relaxed,
+        );
         Ok(JobShard {
+            adaptive,
+            pressure_logged: false,
             wake,
             copy_skip,
             sink_key,
@@ -381,7 +401,8 @@ impl JobShard {
         while !self.stop.load(Ordering::Relaxed) {
             // While records wait to be sent again, or rows wait for room in a ring, consume
             // nothing new (backpressure).
-            let backpressured = self.state.as_ref().is_some_and(StateShard::backpressured);
+            let backpressured = self.state.as_ref().is_some_and(StateShard::backpressured)
+                || self.adaptive.as_ref().is_some_and(Adaptive::pressure);
             let loading = self.join.as_ref().is_some_and(JoinRuntime::bootstrapping);
             let polled = if !self.retries.get_mut().is_empty() {
                 self.resend_failed()?;
@@ -392,6 +413,7 @@ impl JobShard {
                 self.process_batch()?
             };
             let pumped = self.pump_state()? + self.pump_join()?;
+            let linger = self.adapt(polled);
             if loading && !self.join.as_ref().is_some_and(JoinRuntime::bootstrapping) {
                 eprintln!(
                     "ferris: shard {} job {}: table loaded ({} rows); joining the stream",
@@ -432,14 +454,79 @@ impl JobShard {
                 }
             } else {
                 idle = Duration::from_micros(100);
-                runtime::yield_now().await;
+                match linger {
+                    // A batch that did not fill at a high arrival rate: let the next one
+                    // gather (the `auto` preset's linger).
+                    Some(l) if polled < self.batch_limit() && pumped == 0 => {
+                        runtime::sleep(l).await
+                    }
+                    _ => runtime::yield_now().await,
+                }
             }
         }
         self.drain().await
     }
 
+    /// Records polled per batch at most: the adaptive loop's limit, or the fixed batch size.
+    fn batch_limit(&self) -> usize {
+        self.adaptive
+            .as_ref()
+            .map_or(self.settings.batch_size, Adaptive::batch_size)
+    }
+
+    /// Feeds the adaptive loop the batch just polled and lets it decide once per window.
+    /// Returns the linger to apply after a partial batch (`None`: none).
+    fn adapt(&mut self, polled: usize) -> Option<Duration> {
+        let in_flight = self.unacknowledged();
+        let a = self.adaptive.as_mut()?;
+        a.record_batch(polled);
+        let now = Instant::now();
+        let (out_records, out_bytes) = (
+            ShardMetrics::get(&self.metrics.records_out),
+            ShardMetrics::get(&self.metrics.bytes_out),
+        );
+        // Outputs the broker has not acknowledged, at the average output size so far: what
+        // larger batches make grow. (GROUP BY and join state have limits of their own.)
+        let memory_bytes = (in_flight * out_bytes)
+            .checked_div(out_records)
+            .unwrap_or(0);
+        if a.tick(
+            now,
+            Pressure {
+                in_flight,
+                memory_bytes,
+            },
+        ) {
+            let m = &self.metrics;
+            m.batch_limit
+                .store(a.batch_size() as u64, Ordering::Relaxed);
+            m.linger_us.store(
+                u64::try_from(a.linger().as_micros()).unwrap_or(u64::MAX),
+                Ordering::Relaxed,
+            );
+            m.memory_pressure
+                .store(u64::from(a.pressure()), Ordering::Relaxed);
+            if a.pressure() && !self.pressure_logged {
+                self.pressure_logged = true;
+                eprintln!(
+                    "ferris: shard {} job {}: memory budget reached ({memory_bytes} bytes of \
+                     unacknowledged output > '{}.memory.max_bytes' = {} bytes): consuming \
+                     nothing new until the broker catches up (logged once; see \
+                     ferris_memory_pressure)",
+                    m.shard,
+                    self.job.name,
+                    self.job.name,
+                    a.limits().memory_budget
+                );
+            }
+        }
+        let linger = a.linger();
+        (!linger.is_zero()).then_some(linger)
+    }
+
     /// Polls up to a batch of records and runs each through the job. Returns how many.
     fn process_batch(&mut self) -> Result<usize> {
+        let limit = self.batch_limit();
         let started = Instant::now();
         let now_ms = now_millis();
         let mut n = 0usize;
@@ -451,7 +538,7 @@ impl JobShard {
             mut eval_errors,
             mut dlq,
         ) = (0, 0, 0, 0, 0, 0);
-        while n < self.settings.batch_size {
+        while n < limit {
             let message = match self.consumer.poll(Duration::ZERO) {
                 None => break,
                 Some(Err(e)) => {

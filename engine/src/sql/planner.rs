@@ -1032,6 +1032,7 @@ mod aggregate;
 mod join;
 
 pub use aggregate::{STATE_KEYS, state_settings};
+pub use join::parse_bytes;
 
 #[cfg(test)]
 mod tests;
