@@ -1,5 +1,6 @@
 //! End-to-end checks of the performance presets (`'<job>.preset'`, `ferris run --preset`)
-//! against a real broker: a job under a preset runs and writes exactly the expected records.
+//! against a real broker: a job under a preset runs and writes exactly the expected records
+//! (under `auto`, also while its memory budget keeps pausing it).
 //!
 //! Without a broker these tests fail and say how to start one; `FERRIS_SKIP_KAFKA=1` skips them.
 
@@ -115,5 +116,25 @@ fn a_high_throughput_run_compresses_with_lz4_and_writes_the_expected_records() {
     assert!(
         log.contains("preset high_throughput"),
         "--preset applies to a job without its own:\n{log}"
+    );
+}
+
+#[test]
+fn an_auto_job_under_a_tiny_memory_budget_pauses_and_still_writes_every_record() {
+    let Some(brokers) = broker_or_skip("auto") else {
+        return;
+    };
+    // A 1 KB budget: nearly every window finds more unacknowledged output than that, so the
+    // shard stops consuming until the broker catches up, over and over. Nothing may be lost
+    // or stuck: the output is exact and every offset is committed.
+    let mut job = BigTradesJob::new("preset-auto");
+    job.extra_properties
+        .push((format!("{}.memory.max_bytes", job.name), "1KB".to_string()));
+    let log = run_job("auto", &brokers, &job, &["--preset", "auto"], 13);
+    assert!(log.contains("preset auto"), "{log}");
+    assert!(
+        log.contains("memory budget reached (")
+            && log.contains(&format!("'{}.memory.max_bytes' = 1024 bytes", job.name)),
+        "the shard says it paused for its budget:\n{log}"
     );
 }

@@ -365,7 +365,7 @@ fn a_missing_input_file_is_exit_1() {
 fn run_rejects_an_unknown_preset_before_connecting() {
     let app = TempFile::new("app.sql", "CREATE STREAM s AS SELECT a FROM t;\n");
     // Port 1: nothing listens there; the preset is checked before any connection is tried.
-    let valid = "expected one of low_latency, balanced, high_throughput, durable";
+    let valid = "expected one of low_latency, balanced, high_throughput, durable, auto";
     let out = ferris(
         &[
             "run",
@@ -387,24 +387,32 @@ fn run_rejects_an_unknown_preset_before_connecting() {
     );
     assert!(!out.stderr.contains("cannot reach Kafka"), "{}", out.stderr);
 
+    // A memory budget under a preset that keeps none is refused, also before connecting.
+    let budget = TempFile::new(
+        "app.sql",
+        "CREATE STREAM s AS SELECT a FROM t WITH ('s.memory.max_bytes' = '64MB');\n",
+    );
     let out = ferris(
         &[
             "run",
             "--brokers",
             "127.0.0.1:1",
             "--preset",
-            "auto",
-            app.path(),
+            "low_latency",
+            budget.path(),
         ],
         None,
     );
     assert_eq!(out.code, 1, "{}", out.stderr);
     assert!(
-        out.stderr
-            .contains("preset 'auto' (adaptive batching) is not available yet"),
+        out.stderr.contains(
+            "s: 's.memory.max_bytes' is the memory budget of the 'auto' preset, and the job \
+             runs with 'low_latency': set 's.preset' = 'auto' (or --preset auto)"
+        ),
         "{}",
         out.stderr
     );
+    assert!(!out.stderr.contains("cannot reach Kafka"), "{}", out.stderr);
 
     let app = TempFile::new(
         "app.sql",
