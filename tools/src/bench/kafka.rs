@@ -25,7 +25,7 @@ use rdkafka::admin::{AdminClient, AdminOptions};
 use rdkafka::client::DefaultClientContext;
 use serde_json::{Value as Json, json};
 
-use load::{Clock, Counts, Load, Measured, Step};
+use load::{Clock, Counts, Load, Measured, Phase, Step};
 use probe::EngineMetrics;
 
 /// Arguments of `ferris bench kafka`.
@@ -37,6 +37,11 @@ pub struct KafkaBenchArgs {
     /// Records per second to produce (0: as fast as the producer takes them).
     #[arg(long, default_value_t = 10_000)]
     rate: u64,
+    /// A changing load instead of --rate and --records: `RATE:SECONDS,...`, e.g.
+    /// `1000:10,200000:10,1000:10`. The report then has a line per phase and a timeline of the
+    /// engine's batch size, batch limit, linger and latency (see the `auto` preset).
+    #[arg(long, value_name = "RATE:SECONDS,...")]
+    phases: Option<String>,
     /// The job: an application file with one CREATE STREAM that selects `sent_us` [default: a
     /// filter + projection over trades, `price * quantity > 50000`].
     #[arg(long, value_name = "FILE")]
@@ -225,7 +230,16 @@ fn delete_topics(brokers: &str, topics: &[&str]) {
 }
 
 /// Runs `ferris bench kafka`.
-pub fn run(args: KafkaBenchArgs) -> Result<()> {
+pub fn run(mut args: KafkaBenchArgs) -> Result<()> {
+    let phases = match &args.phases {
+        Some(text) => Phase::parse_list(text).context("--phases")?,
+        None => Vec::new(),
+    };
+    if !phases.is_empty() {
+        args.records = Phase::total_records(&phases);
+        // The floor of a changing load is not one number; ask for it with --floor-records.
+        args.floor_records.get_or_insert(0);
+    }
     anyhow::ensure!(args.records > 0, "--records must be at least 1");
     anyhow::ensure!(args.partitions > 0, "--partitions must be at least 1");
     let brokers = args
@@ -285,6 +299,7 @@ pub fn run(args: KafkaBenchArgs) -> Result<()> {
 
     let result = bench(
         &args,
+        &phases,
         &brokers,
         &bench_job,
         &dir,
@@ -314,6 +329,7 @@ pub fn run(args: KafkaBenchArgs) -> Result<()> {
 #[allow(clippy::too_many_arguments)]
 fn bench(
     args: &KafkaBenchArgs,
+    phases: &[Phase],
     brokers: &str,
     bench_job: &job::BenchJob,
     dir: &Path,
@@ -335,13 +351,14 @@ fn bench(
             records: floor_records,
             fetch_wait_ms: args.fetch_wait_ms,
             rate: args.rate,
+            phases,
             seed: args.seed,
             clock,
             stall_timeout: stall,
         };
         eprintln!(
             "ferris bench kafka: broker floor: {floor_records} records at {} through '{floor_topic}'",
-            rate_text(args.rate)
+            load_text(args, phases)
         );
         let m = load::run(&load, &mut |c: &Counts| {
             Ok(if c.received >= floor_records {
@@ -405,7 +422,7 @@ fn bench(
         job.source.topic,
         job.sink.topic,
         args.records,
-        rate_text(args.rate)
+        load_text(args, phases)
     );
 
     let ticks = probe::clock_ticks();
@@ -432,6 +449,7 @@ fn bench(
         records,
         fetch_wait_ms: args.fetch_wait_ms,
         rate: args.rate,
+        phases,
         seed: args.seed,
         clock,
         stall_timeout: stall,
@@ -537,6 +555,12 @@ fn bench(
         "engine_batch_latency_ms": batch_latency_json(&final_metrics),
         "engine_summary": summary,
     });
+    let (phases_json, phases_text) = phase_report(phases, &measured, &samples);
+    if let Json::Object(o) = &mut report
+        && !phases.is_empty()
+    {
+        o.insert("phases".into(), phases_json);
+    }
     if let (Json::Object(o), Json::Object(e)) = (&mut report, &mut e2e) {
         for (k, v) in std::mem::take(e) {
             if k != "records" {
@@ -545,7 +569,7 @@ fn bench(
         }
     }
     eprint!(
-        "{}",
+        "{}{phases_text}",
         human(&report, &measured, floor.as_ref(), &threads, &samples)
     );
     if let Some(e) = expected
@@ -584,6 +608,161 @@ fn batch_latency_json(m: &probe::EngineMetrics) -> Json {
             "batches": batches,
         }),
         None => Json::Null,
+    }
+}
+
+/// What the engine did between two samples.
+#[derive(Debug, Clone, PartialEq)]
+struct Interval {
+    t0: f64,
+    t1: f64,
+    /// Records the engine consumed per second.
+    rate_in: f64,
+    /// Records per batch on average (0: no batch).
+    avg_batch: f64,
+    /// The largest batch limit and linger (microseconds) of the shards at the end.
+    batch_limit: u64,
+    linger_us: u64,
+    /// Bucket bound (ms) of the engine's batch latency p95 over the interval.
+    engine_p95_le_ms: Option<f64>,
+}
+
+fn interval(a: &Sample, b: &Sample) -> Interval {
+    let dt = (b.t - a.t).max(1e-9);
+    let records = b.metrics.records_in.saturating_sub(a.metrics.records_in);
+    let batches = b.metrics.batches.saturating_sub(a.metrics.batches);
+    Interval {
+        t0: a.t,
+        t1: b.t,
+        rate_in: records as f64 / dt,
+        avg_batch: if batches == 0 {
+            0.0
+        } else {
+            records as f64 / batches as f64
+        },
+        batch_limit: b.metrics.batch_limit.iter().copied().max().unwrap_or(0),
+        linger_us: b.metrics.linger_us.iter().copied().max().unwrap_or(0),
+        engine_p95_le_ms: b
+            .metrics
+            .batch_latency_since(&a.metrics)
+            .batch_latency_quantile(0.95)
+            .map(|(le, _)| le * 1e3),
+    }
+}
+
+fn le_text(le: Option<f64>) -> String {
+    match le {
+        Some(v) if v.is_finite() => format!("<= {v:.2}"),
+        Some(_) => "> 1000".into(),
+        None => "-".into(),
+    }
+}
+
+/// Per phase: the rate asked for, the end-to-end latency of the outputs sent in it, and what
+/// the engine did over it; then the timeline of every sample interval.
+fn phase_report(phases: &[Phase], m: &Measured, samples: &[Sample]) -> (Json, String) {
+    let mut text = String::new();
+    if phases.is_empty() {
+        return (Json::Null, text);
+    }
+    let _ = writeln!(
+        text,
+        "  phases (end-to-end latency by send time; engine figures over the samples inside the phase):"
+    );
+    let _ = writeln!(
+        text,
+        "  {:>10} {:>10} {:>12} {:>9} {:>9} {:>9} {:>10} {:>11} {:>10} {:>14}",
+        "phase s",
+        "rate",
+        "engine in/s",
+        "p50 ms",
+        "p95 ms",
+        "p99 ms",
+        "avg batch",
+        "batch limit",
+        "linger us",
+        "engine p95 ms"
+    );
+    let mut out = Vec::new();
+    let mut start = 0.0;
+    for (i, p) in phases.iter().enumerate() {
+        let end = start + p.seconds;
+        let inside: Vec<&Sample> = samples
+            .iter()
+            .filter(|s| s.t >= start && s.t <= end + 1e-9)
+            .collect();
+        let iv = match (inside.first(), inside.last()) {
+            (Some(a), Some(b)) if b.t > a.t => Some(interval(a, b)),
+            _ => None,
+        };
+        let h = &m.phase_latency_us[i];
+        let lat = |q: f64| (!h.is_empty()).then(|| ms(h, q));
+        let _ = writeln!(
+            text,
+            "  {:>10} {:>10} {:>12.0} {:>9} {:>9} {:>9} {:>10.1} {:>11} {:>10} {:>14}",
+            format!("{start:.0}-{end:.0}"),
+            p.rate,
+            iv.as_ref().map_or(f64::NAN, |v| v.rate_in),
+            lat(0.5).map_or("-".into(), |v| format!("{v:.2}")),
+            lat(0.95).map_or("-".into(), |v| format!("{v:.2}")),
+            lat(0.99).map_or("-".into(), |v| format!("{v:.2}")),
+            iv.as_ref().map_or(f64::NAN, |v| v.avg_batch),
+            iv.as_ref().map_or(0, |v| v.batch_limit),
+            iv.as_ref().map_or(0, |v| v.linger_us),
+            le_text(iv.as_ref().and_then(|v| v.engine_p95_le_ms)),
+        );
+        out.push(json!({
+            "start_s": round3(start),
+            "end_s": round3(end),
+            "rate": p.rate,
+            "outputs": h.len(),
+            "p50_ms": lat(0.5),
+            "p95_ms": lat(0.95),
+            "p99_ms": lat(0.99),
+            "engine_records_per_sec": iv.as_ref().map(|v| v.rate_in.round()),
+            "avg_batch": iv.as_ref().map(|v| round3(v.avg_batch)),
+            "batch_limit_end": iv.as_ref().map(|v| v.batch_limit),
+            "linger_us_end": iv.as_ref().map(|v| v.linger_us),
+            "engine_p95_le_ms": iv.as_ref().and_then(|v| v.engine_p95_le_ms.filter(|x| x.is_finite())),
+        }));
+        start = end;
+    }
+    let _ = writeln!(text, "  timeline:");
+    let _ = writeln!(
+        text,
+        "  {:>7} {:>12} {:>10} {:>11} {:>10} {:>14}",
+        "t s", "engine in/s", "avg batch", "batch limit", "linger us", "engine p95 ms"
+    );
+    let mut timeline = Vec::new();
+    for w in samples.windows(2) {
+        let v = interval(&w[0], &w[1]);
+        let _ = writeln!(
+            text,
+            "  {:>7.1} {:>12.0} {:>10.1} {:>11} {:>10} {:>14}",
+            v.t1,
+            v.rate_in,
+            v.avg_batch,
+            v.batch_limit,
+            v.linger_us,
+            le_text(v.engine_p95_le_ms)
+        );
+        timeline.push(json!({
+            "t_s": round3(v.t1),
+            "engine_records_per_sec": v.rate_in.round(),
+            "avg_batch": round3(v.avg_batch),
+            "batch_limit": v.batch_limit,
+            "linger_us": v.linger_us,
+            "engine_p95_le_ms": v.engine_p95_le_ms.filter(|x| x.is_finite()),
+        }));
+    }
+    (json!({"phases": out, "timeline": timeline}), text)
+}
+
+fn load_text(args: &KafkaBenchArgs, phases: &[Phase]) -> String {
+    if phases.is_empty() {
+        rate_text(args.rate)
+    } else {
+        format!("phases {}", args.phases.as_deref().unwrap_or(""))
     }
 }
 

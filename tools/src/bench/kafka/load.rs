@@ -92,8 +92,10 @@ pub struct Load<'a> {
     pub records: u64,
     /// `fetch.wait.max.ms` of the output consumer.
     pub fetch_wait_ms: u32,
-    /// Records per second (0: as fast as the producer takes them).
+    /// Records per second (0: as fast as the producer takes them); ignored with `phases`.
     pub rate: u64,
+    /// A schedule of rates instead of one (`--phases`): each phase's rate for its seconds.
+    pub phases: &'a [Phase],
     /// Trade generator seed.
     pub seed: u64,
     /// Send stamps and receive times.
@@ -101,6 +103,73 @@ pub struct Load<'a> {
     /// Give up when nothing moves (sent, acknowledged, received, or the hook's own progress
     /// marker) for this long.
     pub stall_timeout: Duration,
+}
+
+/// One part of a changing load: `rate` records/s for `seconds`.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Phase {
+    /// Records per second.
+    pub rate: u64,
+    /// How long.
+    pub seconds: f64,
+}
+
+impl Phase {
+    /// Parses `RATE:SECONDS,RATE:SECONDS,...`.
+    pub fn parse_list(text: &str) -> Result<Vec<Phase>> {
+        let phases = text
+            .split(',')
+            .map(|p| {
+                let (rate, seconds) = p
+                    .split_once(':')
+                    .with_context(|| format!("phase '{p}': expected RATE:SECONDS"))?;
+                let rate: u64 = rate
+                    .trim()
+                    .parse()
+                    .ok()
+                    .filter(|r| *r > 0)
+                    .with_context(|| format!("phase '{p}': the rate is not a positive number"))?;
+                let seconds: f64 = seconds
+                    .trim()
+                    .parse()
+                    .ok()
+                    .filter(|s: &f64| s.is_finite() && *s > 0.0)
+                    .with_context(|| format!("phase '{p}': the seconds are not positive"))?;
+                Ok(Phase { rate, seconds })
+            })
+            .collect::<Result<Vec<_>>>()?;
+        Ok(phases)
+    }
+
+    /// Records the whole schedule produces.
+    pub fn total_records(phases: &[Phase]) -> u64 {
+        Self::due(phases, f64::INFINITY)
+    }
+
+    /// Records due `elapsed` seconds into the schedule.
+    pub fn due(phases: &[Phase], elapsed: f64) -> u64 {
+        let mut due = 0.0;
+        let mut start = 0.0;
+        for p in phases {
+            let within = (elapsed - start).clamp(0.0, p.seconds);
+            due += within * p.rate as f64;
+            start += p.seconds;
+        }
+        due.round() as u64
+    }
+
+    /// The phase a record sent `at` seconds into the schedule belongs to (the last one after
+    /// the end).
+    pub fn index_at(phases: &[Phase], at: f64) -> usize {
+        let mut end = 0.0;
+        for (i, p) in phases.iter().enumerate() {
+            end += p.seconds;
+            if at < end {
+                return i;
+            }
+        }
+        phases.len().saturating_sub(1)
+    }
 }
 
 /// Counters the loop keeps, handed to the hook.
@@ -132,6 +201,8 @@ pub enum Step {
 pub struct Measured {
     /// End-to-end latency per output, microseconds.
     pub latency_us: Histogram<u64>,
+    /// The same, per phase of the schedule (by the output's send time; empty without phases).
+    pub phase_latency_us: Vec<Histogram<u64>>,
     /// Final counters.
     pub counts: Counts,
     /// Seconds from the first send to the last acknowledgement.
@@ -217,12 +288,14 @@ pub fn run(load: &Load<'_>, hook: &mut dyn FnMut(&Counts) -> Result<Step>) -> Re
     }
 
     let mut latency = Histogram::<u64>::new_with_bounds(1, 3_600_000_000, 3)?;
+    let mut phase_latency = vec![latency.clone(); load.phases.len()];
     let mut trades = TradeGenerator::new(load.seed, START_MS);
     let mut pending = trades.next();
     let mut payload = Vec::with_capacity(192);
     let mut key = String::with_capacity(8);
     let mut counts = Counts::default();
     let started = Instant::now();
+    let started_us = load.clock.now_us();
     let mut produce_done: Option<Instant> = None;
     let mut next_hook = Instant::now();
     let mut last_marker = (0u64, 0u64, 0u64, 0u64);
@@ -230,7 +303,9 @@ pub fn run(load: &Load<'_>, hook: &mut dyn FnMut(&Counts) -> Result<Step>) -> Re
     loop {
         // Produce what is due.
         let elapsed = started.elapsed().as_secs_f64();
-        let due = if load.rate == 0 {
+        let due = if !load.phases.is_empty() {
+            Phase::due(load.phases, elapsed).min(load.records)
+        } else if load.rate == 0 {
             load.records
         } else {
             ((elapsed * load.rate as f64) as u64 + 1).min(load.records)
@@ -287,7 +362,15 @@ pub fn run(load: &Load<'_>, hook: &mut dyn FnMut(&Counts) -> Result<Step>) -> Re
                     let now = load.clock.now_us();
                     counts.received += 1;
                     match m.payload().and_then(sent_us_of) {
-                        Some(sent) => latency.saturating_record(now.saturating_sub(sent).max(1)),
+                        Some(sent) => {
+                            let us = now.saturating_sub(sent).max(1);
+                            latency.saturating_record(us);
+                            if !phase_latency.is_empty() {
+                                let at = sent.saturating_sub(started_us) as f64 / 1e6;
+                                phase_latency[Phase::index_at(load.phases, at)]
+                                    .saturating_record(us);
+                            }
+                        }
                         None => counts.unstamped += 1,
                     }
                 }
@@ -321,6 +404,7 @@ pub fn run(load: &Load<'_>, hook: &mut dyn FnMut(&Counts) -> Result<Step>) -> Re
     counts.elapsed = end;
     Ok(Measured {
         latency_us: latency,
+        phase_latency_us: phase_latency,
         counts,
         produce_seconds: produce_done.map_or(end, |t| (t - started).as_secs_f64()),
         seconds: end,
@@ -341,5 +425,39 @@ mod tests {
         assert_eq!(sent_us_of(&buf), Some(1_767_225_600_123_456));
         assert_eq!(sent_us_of(b"{\"a\":1,\"sent_us\": 42}"), Some(42));
         assert_eq!(sent_us_of(b"{\"a\":1}"), None);
+    }
+
+    #[test]
+    fn a_schedule_parses_and_says_what_is_due_when() {
+        let p = Phase::parse_list("1000:10, 200000:5,1000:2.5").unwrap();
+        assert_eq!(
+            p,
+            vec![
+                Phase {
+                    rate: 1000,
+                    seconds: 10.0
+                },
+                Phase {
+                    rate: 200_000,
+                    seconds: 5.0
+                },
+                Phase {
+                    rate: 1000,
+                    seconds: 2.5
+                },
+            ]
+        );
+        assert_eq!(Phase::total_records(&p), 10_000 + 1_000_000 + 2_500);
+        assert_eq!(Phase::due(&p, 0.0), 0);
+        assert_eq!(Phase::due(&p, 5.0), 5_000);
+        assert_eq!(Phase::due(&p, 11.0), 210_000);
+        assert_eq!(Phase::due(&p, 100.0), 1_012_500);
+        assert_eq!(Phase::index_at(&p, 9.99), 0);
+        assert_eq!(Phase::index_at(&p, 10.0), 1);
+        assert_eq!(Phase::index_at(&p, 16.0), 2);
+        assert_eq!(Phase::index_at(&p, 99.0), 2);
+        for bad in ["", "1000", "0:5", "1000:0", "x:1", "1000:-1"] {
+            assert!(Phase::parse_list(bad).is_err(), "{bad}");
+        }
     }
 }

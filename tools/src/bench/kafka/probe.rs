@@ -140,6 +140,12 @@ pub struct EngineMetrics {
     pub in_flight: u64,
     /// `ferris_consumer_lag_records` per shard (-1: unknown yet).
     pub consumer_lag: Vec<i64>,
+    /// `ferris_batches_total`.
+    pub batches: u64,
+    /// `ferris_batch_limit_records` per shard.
+    pub batch_limit: Vec<u64>,
+    /// `ferris_batch_linger_microseconds` per shard.
+    pub linger_us: Vec<u64>,
     /// `ferris_batch_latency_seconds`, summed over shards: (upper bound in seconds, `+Inf` as
     /// infinity; cumulative count of batches), in bucket order.
     pub batch_latency: Vec<(f64, u64)>,
@@ -170,6 +176,29 @@ impl EngineMetrics {
             .iter()
             .find(|(_, count)| *count >= rank)
             .map(|(le, _)| (*le, total))
+    }
+}
+
+impl EngineMetrics {
+    /// The batch latency histogram of the batches since `before` (cumulative counts, as
+    /// [`EngineMetrics::batch_latency`]).
+    pub fn batch_latency_since(&self, before: &EngineMetrics) -> EngineMetrics {
+        let batch_latency = self
+            .batch_latency
+            .iter()
+            .map(|(le, n)| {
+                let earlier = before
+                    .batch_latency
+                    .iter()
+                    .find(|(b, _)| b == le)
+                    .map_or(0, |(_, c)| *c);
+                (*le, n.saturating_sub(earlier))
+            })
+            .collect();
+        EngineMetrics {
+            batch_latency,
+            ..EngineMetrics::default()
+        }
     }
 }
 
@@ -208,6 +237,9 @@ pub fn parse_metrics(text: &str) -> EngineMetrics {
             "ferris_dlq_records_total" => m.dead_letters += u,
             "ferris_in_flight_records" => m.in_flight += u,
             "ferris_consumer_lag_records" => m.consumer_lag.push(v),
+            "ferris_batches_total" => m.batches += u,
+            "ferris_batch_limit_records" => m.batch_limit.push(u),
+            "ferris_batch_linger_microseconds" => m.linger_us.push(u),
             _ => {}
         }
     }
@@ -249,9 +281,17 @@ mod tests {
                     ferris_records_in_total{shard=\"1\",job=\"j\"} 5\n\
                     ferris_consumer_lag_records{shard=\"0\",job=\"j\"} -1\n\
                     ferris_consumer_lag_records{shard=\"1\",job=\"j\"} 40\n\
-                    ferris_batch_size_avg{shard=\"1\",job=\"j\"} 3.5\n";
+                    ferris_batch_size_avg{shard=\"1\",job=\"j\"} 3.5\n\
+                    ferris_batches_total{shard=\"0\",job=\"j\"} 2\n\
+                    ferris_batches_total{shard=\"1\",job=\"j\"} 1\n\
+                    ferris_batch_limit_records{shard=\"0\",job=\"j\"} 64\n\
+                    ferris_batch_limit_records{shard=\"1\",job=\"j\"} 256\n\
+                    ferris_batch_linger_microseconds{shard=\"1\",job=\"j\"} 2560\n";
         let m = parse_metrics(text);
         assert_eq!(m.records_in, 12);
+        assert_eq!(m.batches, 3);
+        assert_eq!(m.batch_limit, vec![64, 256]);
+        assert_eq!(m.linger_us, vec![2560]);
         assert_eq!(m.consumer_lag, vec![-1, 40]);
         assert_eq!(m.known_lag(), Some(40));
     }
@@ -283,6 +323,22 @@ mod tests {
         assert_eq!(m.batch_latency_quantile(0.95), Some((0.001, 200)));
         assert_eq!(m.batch_latency_quantile(0.99), Some((0.0025, 200)));
         assert_eq!(parse_metrics("").batch_latency_quantile(0.5), None);
+        // Since an earlier scrape with 40 batches <= 0.5 ms and 10 <= 1 ms.
+        let earlier = EngineMetrics {
+            batch_latency: vec![(0.0005, 40), (0.001, 50), (0.0025, 50), (f64::INFINITY, 50)],
+            ..EngineMetrics::default()
+        };
+        let since = m.batch_latency_since(&earlier);
+        assert_eq!(
+            since.batch_latency,
+            vec![
+                (0.0005, 10),
+                (0.001, 140),
+                (0.0025, 150),
+                (f64::INFINITY, 150)
+            ]
+        );
+        assert_eq!(since.batch_latency_quantile(0.5), Some((0.001, 150)));
     }
 
     #[test]
