@@ -455,11 +455,9 @@ impl JobShard {
             } else {
                 idle = Duration::from_micros(100);
                 match linger {
-                    // A batch that did not fill at a high arrival rate: let the next one
-                    // gather (the `auto` preset's linger).
-                    Some(l) if polled < self.batch_limit() && pumped == 0 => {
-                        runtime::sleep(l).await
-                    }
+                    // A small batch at a high arrival rate: let the next one gather (the
+                    // `auto` preset's linger).
+                    Some(l) if pumped == 0 => runtime::sleep(l).await,
                     _ => runtime::yield_now().await,
                 }
             }
@@ -520,7 +518,7 @@ impl JobShard {
                 );
             }
         }
-        let linger = a.linger();
+        let linger = a.linger_after(polled);
         (!linger.is_zero()).then_some(linger)
     }
 
