@@ -172,6 +172,36 @@ impl Run {
     }
 }
 
+/// Allocations per record, and the pool's hit rate, with the aggregator's key and argument pool and
+/// without it (a pool that keeps nothing).
+fn allocations_with_and_without_pool(plan: &QueryPlan, rows: &[Row], keys: u64) {
+    for pooled in [true, false] {
+        let mut hit_rate = 0.0;
+        let (allocs, bytes) = ferris_tools::alloc::per_item(rows.len(), || {
+            let mut run = Run::new(plan);
+            if !pooled {
+                run.agg.set_pool_max(0);
+            }
+            for row in rows {
+                run.record(row, 0);
+            }
+            hit_rate = run.agg.pool_stats().hit_rate();
+            run.finish();
+        });
+        eprintln!(
+            "tumbling_sum_count/rows/{keys}: {allocs:.2} allocations ({bytes:.0} bytes) per record {}",
+            if pooled {
+                format!(
+                    "with the key and argument pool (hit rate {:.1}%)",
+                    hit_rate * 100.0
+                )
+            } else {
+                "without the pool".to_string()
+            }
+        );
+    }
+}
+
 fn run_rows(plan: &QueryPlan, rows: &[Row]) -> usize {
     let mut run = Run::new(plan);
     for row in rows {
@@ -207,12 +237,8 @@ fn tumbling(c: &mut Criterion) {
         let input = rows(&plan, &recs);
         let (buf, ends) = json_lines(&recs);
         drop(recs);
-        let mut expected = 0;
-        let (allocs, bytes) =
-            ferris_tools::alloc::per_item(input.len(), || expected = run_rows(&plan, &input));
-        eprintln!(
-            "tumbling_sum_count/rows/{keys}: {allocs:.2} allocations ({bytes:.0} bytes) per record"
-        );
+        let expected = run_rows(&plan, &input);
+        allocations_with_and_without_pool(&plan, &input, keys);
         g.bench_function(BenchmarkId::new("rows", keys), |b| {
             b.iter(|| assert_eq!(run_rows(&plan, black_box(&input)), expected))
         });

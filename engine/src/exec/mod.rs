@@ -6,6 +6,7 @@ pub mod aggregate;
 mod filter;
 pub mod join;
 pub mod passthrough;
+pub mod pool;
 mod project;
 
 pub use filter::FilterExec;

@@ -71,6 +71,12 @@ pub struct ShardMetrics {
     pub linger_us: AtomicU64,
     /// 1 while the shard is over its memory budget and consumes nothing new.
     pub memory_pressure: AtomicU64,
+    /// Vectors taken from the shard's pools (aggregation keys and arguments).
+    pub pool_hits: AtomicU64,
+    /// Vectors allocated because a pool was empty.
+    pub pool_misses: AtomicU64,
+    /// Vectors in the shard's pools now.
+    pub pool_held: AtomicU64,
     /// Batch processing latency (poll to hand-off to the producer), microseconds, cumulative
     /// per bucket of [`LATENCY_BUCKETS_US`] plus +Inf.
     latency_buckets: [AtomicU64; LATENCY_BUCKETS_US.len() + 1],
@@ -105,6 +111,9 @@ impl ShardMetrics {
             batch_limit: AtomicU64::new(0),
             linger_us: AtomicU64::new(0),
             memory_pressure: AtomicU64::new(0),
+            pool_hits: AtomicU64::new(0),
+            pool_misses: AtomicU64::new(0),
+            pool_held: AtomicU64::new(0),
             latency_buckets: Default::default(),
             latency_sum_us: AtomicU64::new(0),
         })
@@ -167,7 +176,7 @@ fn family(
 /// Renders every shard's counters in the Prometheus text exposition format.
 pub fn render_prometheus(shards: &[Arc<ShardMetrics>]) -> String {
     let mut out = String::new();
-    let counters: [Counter; 12] = [
+    let counters: [Counter; 14] = [
         ("ferris_records_in_total", "Records consumed", |m| {
             &m.records_in
         }),
@@ -210,6 +219,16 @@ pub fn render_prometheus(shards: &[Arc<ShardMetrics>]) -> String {
             |m| &m.replayed_records,
         ),
         (
+            "ferris_pool_hits_total",
+            "Vectors reused from the shard's pools (aggregation keys and arguments)",
+            |m| &m.pool_hits,
+        ),
+        (
+            "ferris_pool_misses_total",
+            "Vectors allocated because a pool was empty",
+            |m| &m.pool_misses,
+        ),
+        (
             "ferris_join_state_rejected_total",
             "Records a join did not store because its state limit was reached",
             |m| &m.join_state_rejected,
@@ -220,7 +239,7 @@ pub fn render_prometheus(shards: &[Arc<ShardMetrics>]) -> String {
             ShardMetrics::get(counter(m)) as i64
         });
     }
-    let gauges: [Family<i64>; 11] = [
+    let gauges: [Family<i64>; 12] = [
         (
             "ferris_commit_lag_records",
             "Records consumed whose offsets are not committed yet",
@@ -266,6 +285,9 @@ pub fn render_prometheus(shards: &[Arc<ShardMetrics>]) -> String {
             "How long a shard lets records gather after a partial batch (auto preset)",
             |m| ShardMetrics::get(&m.linger_us) as i64,
         ),
+        ("ferris_pool_held", "Vectors in the shard's pools", |m| {
+            ShardMetrics::get(&m.pool_held) as i64
+        }),
         (
             "ferris_memory_pressure",
             "1 while the shard is over its memory budget and consumes nothing new",

@@ -652,6 +652,12 @@ impl StateShard {
         out
     }
 
+    /// The counters of the aggregator's key and argument pool (recycled locally: rows from
+    /// other shards feed this shard's pool).
+    pub fn pool_stats(&self) -> crate::exec::pool::PoolStats {
+        self.agg.pool_stats()
+    }
+
     /// Records whose offsets are held by state.
     pub fn held(&self) -> u64 {
         self.held

@@ -912,6 +912,10 @@ impl JobShard {
                 .store(state.groups() as u64, Ordering::Relaxed);
             m.state_bytes
                 .store(state.state_bytes() as u64, Ordering::Relaxed);
+            let pool = state.pool_stats();
+            m.pool_hits.store(pool.hits, Ordering::Relaxed);
+            m.pool_misses.store(pool.misses, Ordering::Relaxed);
+            m.pool_held.store(pool.held as u64, Ordering::Relaxed);
             // Group members learn their partitions from the group protocol.
             if let Ok(assigned) = self.consumer.assignment() {
                 for e in assigned.elements_for_topic(&self.job.source.topic) {

@@ -82,6 +82,11 @@ impl GroupKey {
         GroupKey(values.into_iter().map(KeyValue).collect())
     }
 
+    /// Gives the values back as a vector (reusing the key's allocation: no copy is made).
+    pub fn into_values(self) -> Vec<Value> {
+        self.0.into_vec().into_iter().map(|k| k.0).collect()
+    }
+
     /// The values, as first seen.
     pub fn values(&self) -> impl Iterator<Item = &Value> {
         self.0.iter().map(|k| &k.0)

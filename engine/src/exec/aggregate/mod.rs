@@ -92,6 +92,7 @@ use self::accumulator::{Accumulator, Staged};
 use self::key::{GroupKey, route_hash};
 use self::window::{SessionBounds, sessions_joined, window_size, window_starts};
 use crate::error::{EvalError, FerrisError};
+use crate::exec::pool::{PoolStats, VecPool};
 use crate::sql::ast::{EmitMode, WindowKind};
 use crate::sql::expr::Expr;
 use crate::sql::expr::cast::parse_timestamp;
@@ -369,12 +370,12 @@ impl Windows {
     fn apply(
         &mut self,
         core: &mut Core,
-        p: Prepared,
+        p: &mut Prepared,
         now_ms: i64,
         out: &mut Vec<AggregateOutput>,
     ) -> Result<Absorbed, EvalError> {
         let t = p.time.ok_or_else(no_time)?;
-        let mut key = GroupKey::new(p.key);
+        let mut key = GroupKey::new(std::mem::take(&mut p.key));
         let hash = core.hasher.hash_one(&key);
         core.staged.0.clear();
         self.slots.clear();
@@ -399,6 +400,7 @@ impl Windows {
             self.slots.push((start, group));
         }
         if self.slots.is_empty() {
+            p.key = key.into_values();
             return Ok(match late {
                 Some((window_end, watermark)) => Absorbed::Late {
                     window_end,
@@ -440,6 +442,8 @@ impl Windows {
                 core.emitter.emit(&g.key, &g.accs, Some(window), out);
             }
         }
+        // The key's vector, unless a new group took it: back to the record, for the pool.
+        p.key = key.into_values();
         Ok(Absorbed::Updated)
     }
 
@@ -690,7 +694,13 @@ pub struct Aggregator {
     ttl_ms: Option<i64>,
     core: Core,
     state: State,
+    /// Key and argument vectors of prepared records, reused once a record is applied (a new
+    /// group keeps its key, a session its arguments).
+    args_pool: VecPool<Value>,
 }
+
+/// Key and argument vectors an aggregator's pool keeps at most.
+pub const ARGS_POOL_MAX: usize = 4096;
 
 impl fmt::Debug for Aggregator {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -775,13 +785,25 @@ impl Aggregator {
                 staged: StagedScratch::default(),
             },
             state,
+            args_pool: VecPool::new(ARGS_POOL_MAX),
         })
+    }
+
+    /// The counters of the key and argument vector pool.
+    pub fn pool_stats(&self) -> PoolStats {
+        self.args_pool.stats()
+    }
+
+    /// Replaces the key and argument pool by one that keeps `max` vectors (0: no pooling, to measure
+    /// what the pool saves).
+    pub fn set_pool_max(&mut self, max: usize) {
+        self.args_pool = VecPool::new(max);
     }
 
     /// Evaluates the GROUP BY keys, event time and call arguments of an input row. Windowed plans
     /// need an event time (see [`event_time_millis`]); unwindowed ones get `None`.
     pub fn prepare(&self, row: &[Value]) -> Result<Prepared, EvalError> {
-        let mut key = Vec::with_capacity(self.keys.len());
+        let mut key = self.args_pool.take(self.keys.len());
         for k in &self.keys {
             key.push(k.eval(row)?);
         }
@@ -789,7 +811,7 @@ impl Aggregator {
             Some(e) => Some(event_time_millis(&e.eval(row)?)?),
             None => None,
         };
-        let mut args = Vec::with_capacity(self.args.len());
+        let mut args = self.args_pool.take(self.args.len());
         for a in &self.args {
             args.push(match a {
                 Some(e) => e.eval(row)?,
@@ -811,7 +833,7 @@ impl Aggregator {
     /// for `state.ttl`.
     pub fn apply(
         &mut self,
-        p: Prepared,
+        mut p: Prepared,
         now_ms: i64,
         out: &mut Vec<AggregateOutput>,
     ) -> Result<Absorbed, EvalError> {
@@ -825,9 +847,9 @@ impl Aggregator {
             )));
         }
         let core = &mut self.core;
-        match &mut self.state {
+        let absorbed = match &mut self.state {
             State::Groups(table) => {
-                let key = GroupKey::new(p.key);
+                let key = GroupKey::new(std::mem::take(&mut p.key));
                 let hash = core.hasher.hash_one(&key);
                 let i = match table.find(hash, &key) {
                     Some(i) => {
@@ -835,6 +857,7 @@ impl Aggregator {
                         stage_all(&g.accs, &p.args, &mut core.staged.0)?;
                         commit_all(&mut g.accs, &mut core.staged.0);
                         g.updated_ms = now_ms;
+                        p.key = key.into_values();
                         i
                     }
                     None => {
@@ -856,9 +879,13 @@ impl Aggregator {
                 }
                 Ok(Absorbed::Updated)
             }
-            State::Windows(w) => w.apply(core, p, now_ms, out),
-            State::Sessions(s) => s.apply(core, p, out),
-        }
+            State::Windows(w) => w.apply(core, &mut p, now_ms, out),
+            // A session keeps its records' arguments.
+            State::Sessions(s) => return s.apply(core, p, out),
+        };
+        self.args_pool.give(p.args);
+        self.args_pool.give(p.key);
+        absorbed
     }
 
     /// Raises the watermark (ignored unless higher than the current one) and closes every window

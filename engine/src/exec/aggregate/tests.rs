@@ -5,6 +5,7 @@
 //! `symbol,count,sum[,window_start,window_end]`.
 
 use super::*;
+use crate::exec::pool::PoolStats;
 use crate::sql::aggregate::{AggFunc, AggregateCall, AggregatePlan, StateSettings};
 use crate::sql::expr::BinaryOp;
 use crate::sql::planner::OutputColumn;
@@ -671,4 +672,45 @@ fn throughput_tumbling_10k_keys() {
         n as f64 / secs / 1e6,
         a.groups()
     );
+}
+
+#[test]
+fn pooled_key_and_argument_vectors_are_reused_and_never_carry_old_values() {
+    for window in [None, TUMBLE10] {
+        let mut a = agg(window, EmitMode::Changes);
+        // The first record allocates its key and arguments; its group keeps the key.
+        assert_eq!(a.pool_stats(), PoolStats::default());
+        push(&mut a, row("AAPL", 10, 1));
+        assert_eq!(a.pool_stats().misses, 2);
+        assert_eq!(a.pool_stats().held, 1, "the arguments came back");
+        // An existing group: both vectors come back, and are taken again by the next record.
+        let expected = |key: &str, rest: &str| match window {
+            None => format!("{key} => {key},{rest}"),
+            Some(_) => format!("{key},0 => {key},{rest},0,10"),
+        };
+        assert_eq!(push(&mut a, row("AAPL", 5, 2)), [expected("AAPL", "2,15")]);
+        let s = a.pool_stats();
+        assert_eq!((s.hits, s.misses, s.held), (1, 3, 2));
+        // A new key from reused vectors: only its own values.
+        assert_eq!(push(&mut a, row("MSFT", 7, 3)), [expected("MSFT", "1,7")]);
+        assert_eq!(push(&mut a, row("AAPL", 1, 4)), [expected("AAPL", "3,16")]);
+        let s = a.pool_stats();
+        // MSFT took two (its group keeps the key), the last AAPL one and one allocated.
+        assert_eq!((s.hits, s.misses), (4, 4));
+
+        // Without a pool every record allocates both.
+        let mut b = agg(window, EmitMode::Changes);
+        b.set_pool_max(0);
+        for _ in 0..3 {
+            push(&mut b, row("AAPL", 1, 1));
+        }
+        assert_eq!(
+            b.pool_stats(),
+            PoolStats {
+                hits: 0,
+                misses: 6,
+                held: 0
+            }
+        );
+    }
 }
