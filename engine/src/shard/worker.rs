@@ -475,6 +475,8 @@ impl JobShard {
     /// Feeds the adaptive loop the batch just polled and lets it decide once per window.
     /// Returns the linger to apply after a partial batch (`None`: none).
     fn adapt(&mut self, polled: usize) -> Option<Duration> {
+        // Only under `auto`: the other presets pay nothing for the loop each turn.
+        self.adaptive.as_ref()?;
         let in_flight = self.unacknowledged();
         let a = self.adaptive.as_mut()?;
         a.record_batch(polled);

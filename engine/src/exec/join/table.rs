@@ -266,8 +266,9 @@ impl TableJoin {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::exec::join::tests::row;
     use crate::sql::parse_statements;
-    use crate::sql::planner::{Catalog, InputField, QueryPlan, StreamColumns, plan};
+    use crate::sql::planner::{Catalog, QueryPlan, StreamColumns, plan};
 
     /// `orders(id, cust, region, qty)` and `customers(cid, region, name, __deleted)`.
     struct Inputs;
@@ -295,19 +296,6 @@ mod tests {
         let join = p.join.clone().unwrap();
         let table = TableJoin::new(&join, p.input.len());
         (p, table)
-    }
-
-    /// A row in `layout` from `(column, value)` pairs (NULL for the others).
-    fn row(layout: &[InputField], values: &[(&str, Value)]) -> Row {
-        layout
-            .iter()
-            .map(|f| {
-                values
-                    .iter()
-                    .find(|(n, _)| *n == f.name)
-                    .map_or(Value::Null, |(_, v)| v.clone())
-            })
-            .collect()
     }
 
     fn dec(s: &str) -> Value {

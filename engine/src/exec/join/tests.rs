@@ -33,8 +33,9 @@ fn planned(sql: &str) -> QueryPlan {
     plan(st, &Inputs).unwrap()
 }
 
-/// A row in `layout` from `(column, value)` pairs (NULL for the others).
-fn row(layout: &[InputField], values: &[(&str, Value)]) -> Row {
+/// A row in `layout` from `(column, value)` pairs (NULL for the others). Also used by the
+/// table's own tests.
+pub(super) fn row(layout: &[InputField], values: &[(&str, Value)]) -> Row {
     layout
         .iter()
         .map(|f| {
