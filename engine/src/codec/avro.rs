@@ -79,6 +79,7 @@ use apache_avro::Schema;
 use apache_avro::schema::Name;
 use hashbrown::HashMap;
 
+use crate::codec::strings::StringPool;
 use crate::error::CodecError;
 use crate::sql::planner::InputField;
 use crate::value::{Row, Value};
@@ -499,9 +500,21 @@ pub struct AvroDecoder {
     payload_slots: Box<[usize]>,
     /// The row width (payload and system slots).
     width: usize,
+    /// Short strings decoded before, per slot (see [`StringPool`]).
+    strings: StringPool,
 }
 
 impl AvroDecoder {
+    /// The decoder's string pool (see [`StringPool`]).
+    pub fn strings(&self) -> &StringPool {
+        &self.strings
+    }
+
+    /// The decoder's string pool, to switch it off for measuring.
+    pub fn strings_mut(&mut self) -> &mut StringPool {
+        &mut self.strings
+    }
+
     /// A decoder filling the payload slots of `fields` (slots with `system: Some(_)` are left
     /// to the connector). A payload field the schema does not have is always `NULL`; one whose
     /// type has no SQL type (`bytes`, `fixed`, `duration`) is an error naming it.
@@ -534,6 +547,7 @@ impl AvroDecoder {
             steps,
             payload_slots: payload_slots.into(),
             width: fields.len(),
+            strings: StringPool::new(fields.len()),
         })
     }
 
@@ -549,8 +563,10 @@ impl AvroDecoder {
         for (i, step) in self.steps.iter().enumerate() {
             let result = match &*step.slots {
                 [] => reader.skip(step.node, 0),
-                [slot] => reader.value(step.node).map(|v| row[*slot] = v),
-                [rest @ .., last] => reader.value(step.node).map(|v| {
+                [slot] => reader
+                    .value(step.node, &mut self.strings, *slot)
+                    .map(|v| row[*slot] = v),
+                [rest @ .., last] => reader.value(step.node, &mut self.strings, *last).map(|v| {
                     for &slot in rest {
                         row[slot] = v.clone();
                     }

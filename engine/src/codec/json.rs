@@ -26,6 +26,7 @@ use serde::de::{
 };
 use serde_json::value::RawValue;
 
+use super::strings::StringPool;
 use crate::error::CodecError;
 use crate::sql::planner::InputField;
 use crate::value::{Decimal, Row, Value, write_timestamp};
@@ -67,6 +68,8 @@ pub struct JsonDecoder {
     /// Per slot: where the last record's value of a copied field lies in the input, when its
     /// text is exactly what [`JsonEncoder`] would write for its value.
     spans: Vec<Span>,
+    /// Short strings decoded before, per slot (see [`StringPool`]).
+    strings: StringPool,
 }
 
 /// Where a field's value text lies in a decoded record: `start..end`, empty for none.
@@ -106,7 +109,18 @@ impl JsonDecoder {
             copied: vec![false; fields.len()],
             copy_only: vec![false; fields.len()],
             spans: vec![Span::NONE; fields.len()],
+            strings: StringPool::new(fields.len()),
         }
+    }
+
+    /// The decoder's string pool (see [`StringPool`]).
+    pub fn strings(&self) -> &StringPool {
+        &self.strings
+    }
+
+    /// The decoder's string pool, to switch it off for measuring.
+    pub fn strings_mut(&mut self) -> &mut StringPool {
+        &mut self.strings
     }
 
     /// Zero-copy pass-through: output columns copy the payload slots with `copied[slot]` from
@@ -168,7 +182,14 @@ impl JsonDecoder {
             copy_only: &self.copy_only,
             spans: &mut self.spans,
         };
-        if let Ok(seen) = scan_record(text, &self.fields, &mut self.order, row, copies) {
+        if let Ok(seen) = scan_record(
+            text,
+            &self.fields,
+            &mut self.order,
+            row,
+            copies,
+            &mut self.strings,
+        ) {
             if tracked {
                 let mut missing = !seen & self.fields.all;
                 while missing != 0 {
@@ -231,6 +252,7 @@ fn scan_record(
     order: &mut Vec<usize>,
     row: &mut [Value],
     copies: Copies<'_>,
+    strings: &mut StringPool,
 ) -> Result<u64, Fallback> {
     let mut seen = 0u64;
     // How many keys came before the current one.
@@ -305,14 +327,14 @@ fn scan_record(
                         if all_copy_only {
                             end
                         } else {
-                            let end = scan_value(text, i, &mut row[*last])?;
+                            let end = scan_value(text, i, &mut row[*last], strings, *last)?;
                             for &slot in rest {
                                 row[slot] = row[*last].clone();
                             }
                             end
                         }
                     } else {
-                        let end = scan_value(text, i, &mut row[*last])?;
+                        let end = scan_value(text, i, &mut row[*last], strings, *last)?;
                         for &slot in rest {
                             row[slot] = row[*last].clone();
                         }
@@ -353,9 +375,16 @@ fn skip_ws(b: &[u8], mut i: usize) -> usize {
     i
 }
 
-/// Stores the value starting at `b[i]` (not whitespace) in `out`; the index just past it.
+/// Stores the value starting at `b[i]` (not whitespace) in `out`, the value of `slot` (its
+/// strings through the pool); the index just past it.
 #[inline]
-fn scan_value(text: &str, i: usize, out: &mut Value) -> Result<usize, Fallback> {
+fn scan_value(
+    text: &str,
+    i: usize,
+    out: &mut Value,
+    strings: &mut StringPool,
+    slot: usize,
+) -> Result<usize, Fallback> {
     let b = text.as_bytes();
     match b.get(i) {
         Some(b'"') => {
@@ -364,7 +393,7 @@ fn scan_value(text: &str, i: usize, out: &mut Value) -> Result<usize, Fallback> 
                 let s: String = serde_json::from_str(slice(text, i, end)?).map_err(|_| Fallback)?;
                 Arc::from(s)
             } else {
-                Arc::from(slice(text, i + 1, end - 1)?)
+                strings.get(slot, slice(text, i + 1, end - 1)?)
             });
             Ok(end)
         }

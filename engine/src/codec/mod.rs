@@ -21,10 +21,12 @@ pub mod json;
 pub mod protobuf;
 pub mod registered;
 pub mod registry;
+pub mod strings;
 
 pub use json::{JsonDecoder, JsonEncoder, JsonPath, infer_columns, json_value};
 
 use crate::error::CodecError;
+use crate::exec::pool::PoolStats;
 use crate::value::{Row, Value};
 
 /// A decoder of record values, built once per shard and job from a
@@ -62,6 +64,27 @@ impl Decoder {
                 true
             }
             _ => false,
+        }
+    }
+
+    /// The counters of the decoder's string pool (see [`strings::StringPool`]).
+    pub fn string_stats(&self) -> PoolStats {
+        match self {
+            Decoder::Json(d) => d.strings().stats(),
+            Decoder::Avro(d) => d.strings().stats(),
+            Decoder::Protobuf(d) => d.strings().stats(),
+            Decoder::Registry(d) => d.string_stats(),
+        }
+    }
+
+    /// Switches the string pool off (or on again), for measuring without it; a registry
+    /// decoder's pools stay on.
+    pub fn set_string_pool(&mut self, enabled: bool) {
+        match self {
+            Decoder::Json(d) => d.strings_mut().set_enabled(enabled),
+            Decoder::Avro(d) => d.strings_mut().set_enabled(enabled),
+            Decoder::Protobuf(d) => d.strings_mut().set_enabled(enabled),
+            Decoder::Registry(_) => {}
         }
     }
 

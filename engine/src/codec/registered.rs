@@ -17,6 +17,7 @@ use crate::codec::registry::{
     RegistryClient, RegistryError, SchemaType, read_message_indexes, split_frame,
 };
 use crate::error::CodecError;
+use crate::exec::pool::PoolStats;
 use crate::sql::planner::InputField;
 use crate::value::Row;
 
@@ -53,6 +54,29 @@ enum Kind {
 }
 
 impl RegistryDecoder {
+    /// The string pools of the decoders built so far, summed (see
+    /// [`crate::codec::strings::StringPool`]).
+    pub fn string_stats(&self) -> PoolStats {
+        let mut total = PoolStats::default();
+        match &self.kind {
+            Kind::Avro(cache) => {
+                for e in cache.values() {
+                    if let Entry::Ready(d) = e {
+                        total = total.plus(d.strings().stats());
+                    }
+                }
+            }
+            Kind::Protobuf(cache) => {
+                for e in cache.values() {
+                    if let Entry::Ready(d) = e {
+                        total = total.plus(d.strings().stats());
+                    }
+                }
+            }
+        }
+        total
+    }
+
     /// Avro values whose writer schemas are in the registry at `client`.
     pub fn avro(client: RegistryClient, fields: &[InputField]) -> RegistryDecoder {
         RegistryDecoder {

@@ -5,6 +5,7 @@ use std::fmt::Write as _;
 use std::sync::Arc;
 
 use super::{Node, NodeId};
+use crate::codec::strings::StringPool;
 use crate::value::{Decimal, Value};
 
 /// Nesting deeper than this is refused: a recursive schema lets a small corrupt or hostile
@@ -232,9 +233,9 @@ impl<'a> Reader<'a> {
         Ok(())
     }
 
-    /// Reads a top-level field's value (its type was checked readable when the decoder was
-    /// built).
-    pub(super) fn value(&mut self, id: NodeId) -> R<Value> {
+    /// Reads a top-level field's value, the value of `slot` (its strings through the pool; its
+    /// type was checked readable when the decoder was built).
+    pub(super) fn value(&mut self, id: NodeId, strings: &mut StringPool, slot: usize) -> R<Value> {
         let nodes = self.nodes;
         Ok(match &nodes[id] {
             Node::Null => Value::Null,
@@ -243,7 +244,7 @@ impl<'a> Reader<'a> {
             Node::Long | Node::TimeMicros => Value::BigInt(self.long()?),
             Node::Float => Value::Double(f64::from(self.float()?)),
             Node::Double => Value::Double(self.double()?),
-            Node::String | Node::Uuid => Value::String(Arc::from(self.str()?)),
+            Node::String | Node::Uuid => Value::String(strings.get(slot, self.str()?)),
             Node::Enum(symbols) => Value::String(Arc::clone(self.symbol(symbols)?)),
             Node::Decimal { scale, fixed, .. } => Value::Decimal(self.decimal(*scale, *fixed)?),
             Node::BigDecimal => Value::Decimal(self.big_decimal()?),
@@ -251,7 +252,7 @@ impl<'a> Reader<'a> {
             Node::Timestamp(unit) => Value::Timestamp(self.long()?.div_euclid(unit.per_milli())),
             Node::Union(branches) => {
                 let b = self.branch(branches)?;
-                self.value(b)?
+                self.value(b, strings, slot)?
             }
             Node::Array(_) | Node::Map(_) | Node::Record(_) => {
                 let mut out = String::new();

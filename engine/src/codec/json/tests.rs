@@ -449,7 +449,49 @@ fn scans(names: &[&str], json: &str) -> bool {
         copy_only: &decoder.copy_only,
         spans: &mut decoder.spans,
     };
-    scan_record(json, &decoder.fields, &mut Vec::new(), &mut row, copies).is_ok()
+    let mut strings = StringPool::new(names.len());
+    scan_record(
+        json,
+        &decoder.fields,
+        &mut Vec::new(),
+        &mut row,
+        copies,
+        &mut strings,
+    )
+    .is_ok()
+}
+
+#[test]
+fn repeated_short_strings_come_from_the_pool_with_the_same_values() {
+    let mut decoder = JsonDecoder::new(&fields(&["symbol", "note"]));
+    let mut first = Vec::new();
+    let mut second = Vec::new();
+    let record = br#"{"symbol":"AAPL","note":"a\u0041"}"#;
+    decoder.decode(record, &mut first).unwrap();
+    decoder.decode(record, &mut second).unwrap();
+    assert_eq!(first, vec![Value::string("AAPL"), Value::string("aA")]);
+    assert_eq!(first, second);
+    let (Value::String(a), Value::String(b)) = (&first[0], &second[0]) else {
+        panic!("strings: {first:?}");
+    };
+    assert!(Arc::ptr_eq(a, b), "the second AAPL is the pooled one");
+    // Escaped text is decoded by serde_json and not pooled.
+    let (Value::String(a), Value::String(b)) = (&first[1], &second[1]) else {
+        panic!("strings: {first:?}");
+    };
+    assert!(!Arc::ptr_eq(a, b));
+    let s = decoder.strings().stats();
+    assert_eq!((s.hits, s.misses, s.held), (1, 1, 1));
+
+    // Without the pool: the same values, none shared.
+    decoder.strings_mut().set_enabled(false);
+    let mut third = Vec::new();
+    decoder.decode(record, &mut third).unwrap();
+    assert_eq!(third, first);
+    let (Value::String(a), Value::String(c)) = (&first[0], &third[0]) else {
+        panic!("strings: {third:?}");
+    };
+    assert!(!Arc::ptr_eq(a, c));
 }
 
 /// `decode` agrees with serde_json on `json`, and returns what it returned.

@@ -7,6 +7,7 @@ use prost_reflect::{DynamicMessage, FieldDescriptor, Kind, MessageDescriptor};
 
 use super::wire::{self, WireError};
 use super::{FORMAT, ProtoSchema, Scalar, Shape, Special, json};
+use crate::codec::strings::StringPool;
 use crate::error::CodecError;
 use crate::sql::planner::InputField;
 use crate::value::{Decimal, Row, Value};
@@ -44,6 +45,8 @@ pub struct ProtobufDecoder {
     ranges: Vec<Vec<(usize, usize)>>,
     /// Where the occurrences of a JSON field are concatenated when there are several.
     scratch: Vec<u8>,
+    /// Short strings decoded before, per slot (see [`StringPool`]).
+    strings: StringPool,
 }
 
 /// One field the query reads.
@@ -85,6 +88,16 @@ impl From<WireError> for FieldError {
 }
 
 impl ProtobufDecoder {
+    /// The decoder's string pool (see [`StringPool`]).
+    pub fn strings(&self) -> &StringPool {
+        &self.strings
+    }
+
+    /// The decoder's string pool, to switch it off for measuring.
+    pub fn strings_mut(&mut self) -> &mut StringPool {
+        &mut self.strings
+    }
+
     /// A decoder filling the payload slots of `fields` (slots with `system: Some(_)` are left
     /// to the connector). Fails if the query reads a field no SQL type can hold (`bytes`,
     /// groups).
@@ -146,6 +159,7 @@ impl ProtobufDecoder {
             accs: vec![Acc::default(); n],
             ranges: vec![Vec::new(); n],
             scratch: Vec::new(),
+            strings: StringPool::new(fields.len()),
         })
     }
 
@@ -222,7 +236,16 @@ impl ProtobufDecoder {
         self.seen[i] = self.generation;
         let entry = &self.entries[i];
         match &entry.shape {
-            Shape::Scalar(s) => put(&mut row[entry.slot], read_scalar(s, wire_type, bytes, pos)?),
+            Shape::Scalar(s) => put(
+                &mut row[entry.slot],
+                read_scalar(
+                    s,
+                    wire_type,
+                    bytes,
+                    pos,
+                    Some((&mut self.strings, entry.slot)),
+                )?,
+            ),
             Shape::Special(special) => {
                 if wire_type != wire::LEN {
                     return Err(FieldError::WireType {
@@ -401,6 +424,7 @@ fn read_scalar(
     wire_type: u8,
     buf: &[u8],
     pos: &mut usize,
+    strings: Option<(&mut StringPool, usize)>,
 ) -> Result<Value, FieldError> {
     if wire_type != s.wire_type() {
         return Err(FieldError::WireType {
@@ -432,7 +456,13 @@ fn read_scalar(
         Scalar::Fixed64 => unsigned(wire::fixed64(buf, pos)?)?,
         Scalar::SFixed64 => Value::BigInt(wire::fixed64(buf, pos)? as i64),
         Scalar::Double => Value::Double(f64::from_bits(wire::fixed64(buf, pos)?)),
-        Scalar::String => Value::String(Arc::from(utf8(wire::len_delimited(buf, pos)?)?)),
+        Scalar::String => {
+            let text = utf8(wire::len_delimited(buf, pos)?)?;
+            Value::String(match strings {
+                Some((pool, slot)) => pool.get(slot, text),
+                None => Arc::from(text),
+            })
+        }
         Scalar::Bytes => {
             return Err(FieldError::Value("bytes have no SQL type".to_string()));
         }
@@ -481,7 +511,7 @@ fn read_special(
                 expect(wire_type, wire::VARINT, "int32")?;
                 acc.b = i64::from(wire::varint(buf, &mut pos)? as i32);
             }
-            (Special::Wrapper(s), 1) => put(slot, read_scalar(s, wire_type, buf, &mut pos)?),
+            (Special::Wrapper(s), 1) => put(slot, read_scalar(s, wire_type, buf, &mut pos, None)?),
             _ => wire::skip(buf, &mut pos, number, wire_type)?,
         }
     }

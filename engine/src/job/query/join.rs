@@ -41,7 +41,7 @@ struct RowReader<'a> {
 }
 
 enum RowRecords<'a> {
-    Json(super::Peeked<'a>, JsonDecoder),
+    Json(super::Peeked<'a>, Box<JsonDecoder>),
     Csv(
         Box<CsvReader<Box<dyn std::io::Read + 'a>>>,
         Option<CsvDecoder>,
@@ -62,7 +62,7 @@ impl<'a> RowReader<'a> {
             records,
         } = opened;
         let records = match records {
-            Records::Json(peeked) => RowRecords::Json(peeked, JsonDecoder::new(fields)),
+            Records::Json(peeked) => RowRecords::Json(peeked, Box::new(JsonDecoder::new(fields))),
             Records::Csv { reader, schema } => {
                 let decoder = if reader.header().is_empty() {
                     None
