@@ -77,6 +77,12 @@ pub struct ShardMetrics {
     pub pool_misses: AtomicU64,
     /// Vectors in the shard's pools now.
     pub pool_held: AtomicU64,
+    /// Decoded strings reused from the decoder's string pool.
+    pub string_pool_hits: AtomicU64,
+    /// Decoded strings allocated (not found in the pool, too long, or a field at rest).
+    pub string_pool_misses: AtomicU64,
+    /// Strings in the decoder's string pool now.
+    pub string_pool_held: AtomicU64,
     /// Batch processing latency (poll to hand-off to the producer), microseconds, cumulative
     /// per bucket of [`LATENCY_BUCKETS_US`] plus +Inf.
     latency_buckets: [AtomicU64; LATENCY_BUCKETS_US.len() + 1],
@@ -114,6 +120,9 @@ impl ShardMetrics {
             pool_hits: AtomicU64::new(0),
             pool_misses: AtomicU64::new(0),
             pool_held: AtomicU64::new(0),
+            string_pool_hits: AtomicU64::new(0),
+            string_pool_misses: AtomicU64::new(0),
+            string_pool_held: AtomicU64::new(0),
             latency_buckets: Default::default(),
             latency_sum_us: AtomicU64::new(0),
         })
@@ -176,7 +185,7 @@ fn family(
 /// Renders every shard's counters in the Prometheus text exposition format.
 pub fn render_prometheus(shards: &[Arc<ShardMetrics>]) -> String {
     let mut out = String::new();
-    let counters: [Counter; 14] = [
+    let counters: [Counter; 16] = [
         ("ferris_records_in_total", "Records consumed", |m| {
             &m.records_in
         }),
@@ -229,6 +238,16 @@ pub fn render_prometheus(shards: &[Arc<ShardMetrics>]) -> String {
             |m| &m.pool_misses,
         ),
         (
+            "ferris_string_pool_hits_total",
+            "Decoded strings reused from the shard's string pool",
+            |m| &m.string_pool_hits,
+        ),
+        (
+            "ferris_string_pool_misses_total",
+            "Decoded strings allocated (new, longer than 32 bytes, or a field of distinct values)",
+            |m| &m.string_pool_misses,
+        ),
+        (
             "ferris_join_state_rejected_total",
             "Records a join did not store because its state limit was reached",
             |m| &m.join_state_rejected,
@@ -239,7 +258,7 @@ pub fn render_prometheus(shards: &[Arc<ShardMetrics>]) -> String {
             ShardMetrics::get(counter(m)) as i64
         });
     }
-    let gauges: [Family<i64>; 12] = [
+    let gauges: [Family<i64>; 13] = [
         (
             "ferris_commit_lag_records",
             "Records consumed whose offsets are not committed yet",
@@ -288,6 +307,11 @@ pub fn render_prometheus(shards: &[Arc<ShardMetrics>]) -> String {
         ("ferris_pool_held", "Vectors in the shard's pools", |m| {
             ShardMetrics::get(&m.pool_held) as i64
         }),
+        (
+            "ferris_string_pool_held",
+            "Strings in the shard's string pool",
+            |m| ShardMetrics::get(&m.string_pool_held) as i64,
+        ),
         (
             "ferris_memory_pressure",
             "1 while the shard is over its memory budget and consumes nothing new",

@@ -725,6 +725,12 @@ impl JobShard {
             ShardMetrics::add(&m.eval_errors, eval_errors);
             ShardMetrics::add(&m.dlq_records, dlq);
             m.observe_batch(started.elapsed());
+            let strings = self.decoder.string_stats();
+            m.string_pool_hits.store(strings.hits, Ordering::Relaxed);
+            m.string_pool_misses
+                .store(strings.misses, Ordering::Relaxed);
+            m.string_pool_held
+                .store(strings.held as u64, Ordering::Relaxed);
             self.report.records_in += n as u64;
             self.report.records_out += out_count;
             self.report.dead_letters += dlq;
