@@ -41,6 +41,7 @@ use crate::error::{EvalError, FerrisError, Result};
 use crate::exec::aggregate::watermark::WatermarkTracker;
 use crate::exec::aggregate::window::align;
 use crate::exec::aggregate::{Absorbed, AggregateOutput, Aggregator, Prepared, late_reason};
+use crate::exec::pool::VecPool;
 use crate::shard::exchange::ExchangeEnd;
 use crate::shard::offsets::OffsetTracker;
 use crate::sql::aggregate::{AggregatePlan, LatePolicy};
@@ -170,6 +171,11 @@ pub struct StateShard {
     scratch: Vec<AggregateOutput>,
     emits: Vec<Emit>,
     counters: StateCounters,
+    /// Record batches for the exchange: a batch received from another shard is recycled here,
+    /// into this shard's pool, once absorbed (never sent back).
+    batches: VecPool<(Prepared, usize)>,
+    /// The origin lists of holds, reused once a hold is released.
+    origins: VecPool<usize>,
 }
 
 impl std::fmt::Debug for StateShard {
@@ -241,6 +247,8 @@ impl StateShard {
             emits: Vec::new(),
             counters: StateCounters::default(),
             plan: aggregate,
+            batches: VecPool::new(2 * shards + 4),
+            origins: VecPool::new(64),
         })
     }
 
@@ -306,7 +314,12 @@ impl StateShard {
         self.batch += 1;
         let batch = self.batch;
         for to in 0..self.shards {
-            let rows = std::mem::take(&mut self.outbox[to]);
+            let rows = if self.outbox[to].is_empty() {
+                Vec::new()
+            } else {
+                let room = self.outbox[to].len();
+                std::mem::replace(&mut self.outbox[to], self.batches.take(room))
+            };
             if rows.is_empty() && self.sent_watermark[to] == Some(local_wm) {
                 continue;
             }
@@ -322,11 +335,12 @@ impl StateShard {
             }
         }
         if !self.current.records.is_empty() {
+            let room = self.current.records.len();
             let next = Hold {
                 batch: batch + 1,
                 mask: 0,
                 max_time: i64::MIN,
-                records: Vec::new(),
+                records: self.origins.take(room),
             };
             let mut hold = std::mem::replace(&mut self.current, next);
             hold.batch = batch;
@@ -375,11 +389,11 @@ impl StateShard {
         &mut self,
         from: usize,
         batch: u64,
-        rows: Vec<(Prepared, usize)>,
+        mut rows: Vec<(Prepared, usize)>,
         watermark: Option<i64>,
         now_ms: i64,
     ) {
-        for (p, origin) in rows {
+        for (p, origin) in rows.drain(..) {
             let time = p.time;
             match self.agg.apply(p, now_ms, &mut self.scratch) {
                 Ok(Absorbed::Updated) => {}
@@ -420,6 +434,7 @@ impl StateShard {
             }
             self.drain_scratch();
         }
+        self.batches.give(rows);
         self.absorbed[from] = batch;
         self.source_watermark[from] = Some(watermark);
         self.advance(now_ms);
@@ -643,7 +658,8 @@ impl StateShard {
             if done(&self.holds[i]) {
                 if let Some(h) = self.holds.remove(i) {
                     self.held -= h.records.len() as u64;
-                    out.extend(h.records);
+                    out.extend_from_slice(&h.records);
+                    self.origins.give(h.records);
                 }
             } else {
                 i += 1;
@@ -652,10 +668,19 @@ impl StateShard {
         out
     }
 
-    /// The counters of the aggregator's key and argument pool (recycled locally: rows from
-    /// other shards feed this shard's pool).
+    /// The counters of the shard's vector pools: the aggregator's keys and arguments, the
+    /// exchange's record batches and the holds' origin lists (recycled locally: what other
+    /// shards send feeds this shard's pools).
     pub fn pool_stats(&self) -> crate::exec::pool::PoolStats {
-        self.agg.pool_stats()
+        self.agg
+            .pool_stats()
+            .plus(self.batches.stats())
+            .plus(self.origins.stats())
+    }
+
+    /// The counters of the exchange's record batch pool alone.
+    pub fn batch_pool_stats(&self) -> crate::exec::pool::PoolStats {
+        self.batches.stats()
     }
 
     /// Records whose offsets are held by state.

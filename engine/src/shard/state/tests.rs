@@ -590,3 +590,45 @@ fn idle_shards_stop_exchanging_messages() {
         "idle shards keep exchanging messages: {received:?}"
     );
 }
+
+#[test]
+fn exchanged_batches_are_recycled_by_the_receiving_shard() {
+    let plan = plan_of(&tumbling_sql());
+    let mut ends = mesh::<ShardMsg>(2, 64).into_iter();
+    let mut shards: Vec<StateShard> = (0..2)
+        .map(|me| {
+            let mut s = StateShard::new(&plan, me, 2, ends.next(), None).expect("shard");
+            s.register_partition(me as i32, 0);
+            s
+        })
+        .collect();
+    let mut decoder = JsonDecoder::new(&plan.input);
+    let mut row = Vec::new();
+    let data = generate(4_000, 3);
+    let mut offset = 0i64;
+    for batch in data.chunks(40) {
+        for (me, shard) in shards.iter_mut().enumerate() {
+            // Sixteen symbols: every batch has rows for both owners.
+            for (_, rec) in batch {
+                decoder
+                    .decode(rec.json.as_bytes(), &mut row)
+                    .expect("decode");
+                let p = shard.prepare(&row).expect("prepare");
+                shard.route(p, me as i32, pack(me as i32, offset), offset);
+                offset += 1;
+            }
+            shard.end_batch(offset);
+        }
+        for shard in &mut shards {
+            shard.receive(offset);
+        }
+    }
+    for (me, shard) in shards.iter().enumerate() {
+        let s = shard.batch_pool_stats();
+        // 100 batches, each split into one vector per owner: after the first, every vector
+        // comes from the pool (its own rows' vector, and the one the peer sent, come back).
+        assert_eq!(s.hits + s.misses, 200, "shard {me}: {s:?}");
+        assert!(s.misses <= 4, "shard {me}: {s:?}");
+        assert!(s.held <= 2 * 2 + 4, "shard {me}: {s:?}");
+    }
+}
