@@ -1,0 +1,243 @@
+//! The stateless shard path with and without pools: JSON trades decoded, filtered, projected and
+//! encoded again as JSON, record by record, the way `JobShard::handle_record` does it
+//! (`Decoder::decode`, `Pipeline::process_row_skipping`, `Encoder::encode_copying`).
+//!
+//! The job is the demo's (examples/big_trades_kafka.sql):
+//! `SELECT symbol, side, price, quantity, price * quantity AS notional, account FROM trades
+//! WHERE price * quantity > 50000`, over 65,536 distinct trades from `ferris gen trades`'s
+//! generator (seed 42; about 30% pass). Two ways of running it:
+//!
+//! - `pass_through`: as `ferris run` runs it between JSON topics, with zero-copy pass-through
+//!   (the five copied columns are written from the input text; only `price` and `quantity`
+//!   become values);
+//! - `decoded`: every field decoded into values and every column encoded from them (what a job
+//!   whose sink is not JSON, or whose columns are computed, does).
+//!
+//! and each with the shard's pools (one decoded row, one result row and one output buffer,
+//! reused for every record; the decoder's string pool on) or without them (a new row, result
+//! row and output buffer per record, each allocated once at its final size, the output buffer
+//! only for records that pass the filter; the string pool off). Before timing, each of the four
+//! prints its allocations per record at steady state (a second pass over the records, after
+//! a first that fills the pools) and the string pool's hit rate. Criterion reports records per
+//! second (one thread).
+//!
+//! `cargo bench -p ferris-benches --bench pipeline`
+
+use std::hint::black_box;
+use std::time::Duration;
+
+use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use ferris_engine::codec::format::StreamFormat;
+use ferris_engine::codec::{Decoder, Encoder};
+use ferris_engine::exec::Pipeline;
+use ferris_engine::exec::passthrough::PassThrough;
+use ferris_engine::sql::parse_statements;
+use ferris_engine::sql::planner::{Catalog, QueryPlan, StreamColumns, plan};
+use ferris_engine::value::Row;
+use ferris_tools::trades::{START_MS, TradeGenerator};
+
+const RECORDS: usize = 65_536;
+const COLUMNS: [&str; 6] = ["symbol", "price", "quantity", "side", "ts", "account"];
+const JOB: &str = "SELECT symbol, side, price, quantity, price * quantity AS notional, account \
+                   FROM trades WHERE price * quantity > 50000";
+
+/// Counts allocations, so each workload's allocations per record are printed before it is timed.
+#[global_allocator]
+static ALLOCATOR: ferris_tools::alloc::Counting = ferris_tools::alloc::Counting;
+
+struct Trades;
+
+impl Catalog for Trades {
+    fn stream_columns(&self, name: &str) -> Option<StreamColumns> {
+        name.eq_ignore_ascii_case("trades")
+            .then(|| StreamColumns::Known(COLUMNS.map(String::from).to_vec()))
+    }
+
+    fn stream_names(&self) -> Vec<String> {
+        vec!["trades".into()]
+    }
+}
+
+fn trades() -> Vec<Vec<u8>> {
+    TradeGenerator::new(42, START_MS)
+        .take(RECORDS)
+        .map(|t| {
+            format!(
+                "{{\"symbol\":\"{}\",\"price\":{}.{:02},\"quantity\":{},\
+                 \"side\":\"{}\",\"ts\":{},\"account\":\"ACC-{:04}\"}}",
+                t.symbol,
+                t.price_cents / 100,
+                t.price_cents % 100,
+                t.quantity,
+                t.side,
+                t.ts,
+                t.account
+            )
+            .into_bytes()
+        })
+        .collect()
+}
+
+/// One shard's codecs and operators for the job, set up as `JobShard::new` does.
+struct Stages {
+    decoder: Decoder,
+    encoder: Encoder,
+    pipeline: Pipeline,
+    copy_skip: Vec<bool>,
+    /// Input slots and output columns.
+    width: usize,
+    columns: usize,
+}
+
+/// The stages and the shard's reused buffers (used when `pooled`).
+struct Path {
+    stages: Stages,
+    pooled: bool,
+    row: Row,
+    result: Row,
+    out: Vec<u8>,
+}
+
+impl Path {
+    fn new(plan: &QueryPlan, pass_through: bool, pooled: bool) -> Path {
+        let json = StreamFormat::default();
+        let names: Vec<String> = plan.projection.iter().map(|c| c.name.clone()).collect();
+        let mut decoder = json.decoder(&plan.input).expect("a JSON decoder");
+        let mut encoder = json.encoder(&names).expect("a JSON encoder");
+        let mut copy_skip = Vec::new();
+        if pass_through {
+            let copies = PassThrough::of(plan, names.len());
+            let mut copied = vec![false; plan.input.len()];
+            for c in &copies.columns {
+                copied[c.slot] = true;
+            }
+            assert!(decoder.copy_fields(&copied, &copies.copy_only));
+            assert!(encoder.copy_columns(copies.columns.iter().map(|c| (c.output, c.slot))));
+            copy_skip = vec![false; names.len()];
+            for c in &copies.columns {
+                copy_skip[c.output] = true;
+            }
+        }
+        decoder.set_string_pool(pooled);
+        Path {
+            stages: Stages {
+                decoder,
+                encoder,
+                pipeline: Pipeline::new(plan),
+                copy_skip,
+                width: plan.input.len(),
+                columns: names.len(),
+            },
+            pooled,
+            row: Row::new(),
+            result: Row::new(),
+            out: Vec::new(),
+        }
+    }
+
+    /// Runs every record through the path; the output bytes written.
+    fn run(&mut self, records: &[Vec<u8>]) -> usize {
+        let mut written = 0;
+        for record in records {
+            written += if self.pooled {
+                self.stages
+                    .one(record, &mut self.row, &mut self.result, &mut self.out)
+            } else {
+                // Each allocated once, at its final size, and the output buffer only for a
+                // record that passes the filter.
+                let (mut row, mut result, mut out) = (
+                    Row::with_capacity(self.stages.width),
+                    Row::with_capacity(self.stages.columns),
+                    Vec::new(),
+                );
+                self.stages.one(record, &mut row, &mut result, &mut out)
+            };
+        }
+        written
+    }
+}
+
+impl Stages {
+    /// One record: decode, filter and project, encode (as `handle_record`); the bytes written.
+    fn one(&mut self, record: &[u8], row: &mut Row, result: &mut Row, out: &mut Vec<u8>) -> usize {
+        self.decoder.decode(record, row).expect("a trade decodes");
+        if !self
+            .pipeline
+            .process_row_skipping(row, result, &self.copy_skip)
+            .expect("the job evaluates")
+        {
+            return 0;
+        }
+        out.clear();
+        out.reserve(256);
+        self.encoder
+            .encode_copying(result, row, record, self.decoder.spans(), out)
+            .expect("the result encodes");
+        black_box(&out[..]);
+        out.len()
+    }
+}
+
+fn pipeline(c: &mut Criterion) {
+    let stmts = parse_statements(JOB).expect("the job parses");
+    let plan = plan(&stmts[0], &Trades).expect("the job plans");
+    let records = trades();
+    let mut g = c.benchmark_group("pipeline");
+    g.throughput(Throughput::Elements(RECORDS as u64));
+    let mut expected = None;
+    for pass_through in [true, false] {
+        for pooled in [true, false] {
+            let name = format!(
+                "{}/{}",
+                if pass_through {
+                    "pass_through"
+                } else {
+                    "decoded"
+                },
+                if pooled { "pools" } else { "no_pools" }
+            );
+            let mut path = Path::new(&plan, pass_through, pooled);
+            // The first pass fills the pools; the second is the steady state.
+            let written = path.run(&records);
+            let before = path.stages.decoder.string_stats();
+            let (allocs, bytes) = ferris_tools::alloc::per_item(RECORDS, || {
+                assert_eq!(path.run(&records), written);
+            });
+            let after = path.stages.decoder.string_stats();
+            let (hits, misses) = (after.hits - before.hits, after.misses - before.misses);
+            let strings = if hits + misses == 0 {
+                "no strings decoded".to_string()
+            } else {
+                format!(
+                    "string pool hit rate {:.1}% of {} strings ({} held)",
+                    100.0 * hits as f64 / (hits + misses) as f64,
+                    hits + misses,
+                    after.held
+                )
+            };
+            eprintln!(
+                "pipeline/{name}: {allocs:.2} allocations ({bytes:.0} bytes) per record at steady state; {strings}"
+            );
+            // Every way writes the same output.
+            assert_eq!(*expected.get_or_insert(written), written);
+            g.bench_function(&name, |b| {
+                b.iter(|| assert_eq!(path.run(black_box(&records)), written))
+            });
+        }
+    }
+    g.finish();
+}
+
+fn config() -> Criterion {
+    Criterion::default()
+        .sample_size(10)
+        .measurement_time(Duration::from_secs(3))
+        .warm_up_time(Duration::from_millis(500))
+}
+
+criterion_group! {
+    name = benches;
+    config = config();
+    targets = pipeline
+}
+criterion_main!(benches);
