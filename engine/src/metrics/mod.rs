@@ -362,6 +362,9 @@ mod tests {
         m.observe_batch(Duration::from_micros(80));
         m.observe_batch(Duration::from_millis(2));
         m.observe_batch(Duration::from_secs(3));
+        m.string_pool_hits.store(97, Ordering::Relaxed);
+        m.string_pool_misses.store(3, Ordering::Relaxed);
+        m.string_pool_held.store(2, Ordering::Relaxed);
         let text = render_prometheus(&[m]);
         for line in [
             "ferris_records_in_total{shard=\"1\",job=\"big\"} 10",
@@ -376,6 +379,11 @@ mod tests {
             "ferris_batch_latency_seconds_bucket{shard=\"1\",job=\"big\",le=\"+Inf\"} 3",
             "ferris_batch_latency_seconds_count{shard=\"1\",job=\"big\"} 3",
             "ferris_batch_latency_seconds_sum{shard=\"1\",job=\"big\"} 3.00208",
+            "ferris_string_pool_hits_total{shard=\"1\",job=\"big\"} 97",
+            "ferris_string_pool_misses_total{shard=\"1\",job=\"big\"} 3",
+            "ferris_string_pool_held{shard=\"1\",job=\"big\"} 2",
+            "# TYPE ferris_string_pool_hits_total counter",
+            "# TYPE ferris_string_pool_held gauge",
         ] {
             assert!(text.lines().any(|l| l == line), "missing {line}\n{text}");
         }
