@@ -135,4 +135,32 @@ mod tests {
         let bad = vec![Value::BigInt(i64::MAX), Value::Null];
         assert!(pipeline.process_row_into(&bad, &mut out).is_err());
     }
+
+    #[test]
+    fn skipped_columns_are_null_and_computed_ones_are_rewritten_in_place() {
+        let st = &parse_statements("SELECT a * 2 AS x, b FROM t WHERE a > 1").unwrap()[0];
+        let p = plan(st, &T).unwrap();
+        let pipeline = Pipeline::new(&p);
+        // A row left over from elsewhere: the wrong width, then a stale value in a skipped
+        // column.
+        let mut out = vec![Value::string("stale")];
+        for (a, stale) in [(2, false), (3, true)] {
+            if stale {
+                out[1] = Value::string("stale");
+            }
+            let row = vec![Value::BigInt(a), Value::string("s")];
+            assert!(
+                pipeline
+                    .process_row_skipping(&row, &mut out, &[false, true])
+                    .unwrap()
+            );
+            assert_eq!(out, vec![Value::BigInt(2 * a), Value::Null]);
+        }
+        let dropped = vec![Value::BigInt(1), Value::string("s")];
+        assert!(
+            !pipeline
+                .process_row_skipping(&dropped, &mut out, &[false, true])
+                .unwrap()
+        );
+    }
 }

@@ -34,12 +34,19 @@ impl ProjectExec {
         out: &mut Row,
         skip: &[bool],
     ) -> Result<(), EvalError> {
-        out.clear();
-        for (i, e) in self.exprs.iter().enumerate() {
+        // Skipped columns stay NULL from one row to the next: only the computed ones are
+        // written (no per-row clear of the whole row).
+        if out.len() != self.exprs.len() {
+            out.clear();
+            out.resize(self.exprs.len(), Value::Null);
+        }
+        for (i, (e, slot)) in self.exprs.iter().zip(out.iter_mut()).enumerate() {
             if skip.get(i).copied().unwrap_or(false) {
-                out.push(Value::Null);
+                if !matches!(slot, Value::Null) {
+                    *slot = Value::Null;
+                }
             } else {
-                out.push(e.eval(row)?);
+                *slot = e.eval(row)?;
             }
         }
         Ok(())
