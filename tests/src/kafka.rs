@@ -524,6 +524,9 @@ pub struct BigTradesJob {
     pub threshold_cents: u64,
     /// Extra `'key' = 'value'` WITH properties.
     pub extra_properties: Vec<(String, String)>,
+    /// `AND side <> 'HOLD'` in the WHERE clause: true for every trade, and it makes the shard
+    /// decode `side` (a column that is only copied is never decoded).
+    pub decode_side: bool,
 }
 
 impl BigTradesJob {
@@ -536,6 +539,7 @@ impl BigTradesJob {
             name,
             threshold_cents: 5_000_000,
             extra_properties: Vec::new(),
+            decode_side: false,
         }
     }
 
@@ -569,10 +573,15 @@ impl BigTradesJob {
             "CREATE STREAM {} AS\n\
              SELECT id, symbol, side, price * quantity AS notional, account\n\
              FROM trades\n\
-             WHERE price * quantity > {}\n\
+             WHERE price * quantity > {}{}\n\
              WITH (\n{with}\n);\n",
             self.name,
-            cents(self.threshold_cents)
+            cents(self.threshold_cents),
+            if self.decode_side {
+                " AND side <> 'HOLD'"
+            } else {
+                ""
+            }
         )
     }
 

@@ -1,6 +1,7 @@
 //! End-to-end checks of the performance presets (`'<job>.preset'`, `ferris run --preset`)
 //! against a real broker: a job under a preset runs and writes exactly the expected records
-//! (under `auto`, also while its memory budget keeps pausing it).
+//! (under `auto`, also while its memory budget keeps pausing it), and the string pool a shard
+//! decodes through, from its metrics.
 //!
 //! Without a broker these tests fail and say how to start one; `FERRIS_SKIP_KAFKA=1` skips them.
 
@@ -8,7 +9,8 @@ use std::time::{Duration, Instant};
 
 use ferris_tests::kafka::{
     BigTradesJob, Consumed, FerrisProcess, Outgoing, broker_or_skip, committed_offsets,
-    consume_all, create_topic, end_offsets, multiset, multiset_diff, produce, scratch_dir, trades,
+    consume_all, create_topic, end_offsets, free_port, http_get, metric_sum, multiset,
+    multiset_diff, produce, scratch_dir, trades,
 };
 
 const PARTITIONS: i32 = 2;
@@ -17,6 +19,19 @@ const TRADES: usize = 5_000;
 /// Runs `job` with `extra` flags over fresh trades, checks the output and the commits after
 /// SIGTERM, and returns the engine's log.
 fn run_job(test: &str, brokers: &str, job: &BigTradesJob, extra: &[&str], seed: u64) -> String {
+    run_job_scraping(test, brokers, job, extra, seed, None).0
+}
+
+/// [`run_job`], and with `metrics` (the engine's `--metrics-addr`) the `/metrics` text once
+/// every expected output was read, before SIGTERM.
+fn run_job_scraping(
+    test: &str,
+    brokers: &str,
+    job: &BigTradesJob,
+    extra: &[&str],
+    seed: u64,
+    metrics: Option<&str>,
+) -> (String, String) {
     create_topic(brokers, &job.source_topic, PARTITIONS).expect("source topic");
     create_topic(brokers, &job.sink_topic, PARTITIONS).expect("sink topic");
     let data = trades(TRADES, seed, 0);
@@ -41,6 +56,9 @@ fn run_job(test: &str, brokers: &str, job: &BigTradesJob, extra: &[&str], seed: 
         "10",
     ];
     args.extend_from_slice(extra);
+    if let Some(addr) = metrics {
+        args.extend_from_slice(&["--metrics-addr", addr]);
+    }
     args.push(app);
     let started = Instant::now();
     let mut ferris = FerrisProcess::spawn(&job.name, &args).expect("start ferris run");
@@ -65,6 +83,9 @@ fn run_job(test: &str, brokers: &str, job: &BigTradesJob, extra: &[&str], seed: 
             ferris.output()
         );
     }
+    let scraped = metrics.map_or_else(String::new, |addr| {
+        http_get(addr, "/metrics").unwrap_or_else(|e| panic!("{test}: /metrics: {e}"))
+    });
     let status = ferris.terminate(Duration::from_secs(20)).expect("SIGTERM");
     let log = ferris.output();
     assert!(
@@ -74,7 +95,7 @@ fn run_job(test: &str, brokers: &str, job: &BigTradesJob, extra: &[&str], seed: 
     let ends = end_offsets(brokers, &job.source_topic, TRADES).expect("end offsets");
     let committed = committed_offsets(brokers, &job.group(), &job.source_topic).expect("committed");
     assert_eq!(committed, ends, "{test}: committed offsets\n{log}");
-    log
+    (log, scraped)
 }
 
 #[test]
@@ -136,5 +157,27 @@ fn an_auto_job_under_a_tiny_memory_budget_pauses_and_still_writes_every_record()
         log.contains("memory budget reached (")
             && log.contains(&format!("'{}.memory.max_bytes' = 1024 bytes", job.name)),
         "the shard says it paused for its budget:\n{log}"
+    );
+}
+
+#[test]
+fn decoded_strings_come_from_the_shards_string_pool() {
+    let Some(brokers) = broker_or_skip("string_pool") else {
+        return;
+    };
+    // `side` is decoded for every record (the WHERE reads it); one shard, so one pool: the
+    // first BUY and the first SELL are allocated, every other one is reused.
+    let mut job = BigTradesJob::new("string-pool");
+    job.decode_side = true;
+    let addr = format!("127.0.0.1:{}", free_port().expect("port"));
+    let (log, metrics) =
+        run_job_scraping("string_pool", &brokers, &job, &[], 17, Some(addr.as_str()));
+    let hits = metric_sum(&metrics, "ferris_string_pool_hits_total");
+    let misses = metric_sum(&metrics, "ferris_string_pool_misses_total");
+    let held = metric_sum(&metrics, "ferris_string_pool_held");
+    assert_eq!(
+        (hits, misses, held),
+        (TRADES as f64 - 2.0, 2.0, 2.0),
+        "string pool series:\n{metrics}\n{log}"
     );
 }
