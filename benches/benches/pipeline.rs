@@ -135,13 +135,14 @@ impl Path {
         }
     }
 
-    /// Runs every record through the path; the output bytes written.
-    fn run(&mut self, records: &[Vec<u8>]) -> usize {
-        let mut written = 0;
+    /// Runs every record through the path; the output bytes written and, with `hash`, a
+    /// checksum of them (0 without: the timed runs do not hash).
+    fn run(&mut self, records: &[Vec<u8>], hash: bool) -> (usize, u64) {
+        let (mut written, mut sum) = (0, 0u64);
         for record in records {
-            written += if self.pooled {
+            let (n, h) = if self.pooled {
                 self.stages
-                    .one(record, &mut self.row, &mut self.result, &mut self.out)
+                    .one(record, &mut self.row, &mut self.result, &mut self.out, hash)
             } else {
                 // Each allocated once, at its final size, and the output buffer only for a
                 // record that passes the filter.
@@ -150,23 +151,34 @@ impl Path {
                     Row::with_capacity(self.stages.columns),
                     Vec::new(),
                 );
-                self.stages.one(record, &mut row, &mut result, &mut out)
+                self.stages
+                    .one(record, &mut row, &mut result, &mut out, hash)
             };
+            written += n;
+            sum = sum.rotate_left(5) ^ h;
         }
-        written
+        (written, sum)
     }
 }
 
 impl Stages {
-    /// One record: decode, filter and project, encode (as `handle_record`); the bytes written.
-    fn one(&mut self, record: &[u8], row: &mut Row, result: &mut Row, out: &mut Vec<u8>) -> usize {
+    /// One record: decode, filter and project, encode (as `handle_record`); the bytes written
+    /// and their FNV-1a hash.
+    fn one(
+        &mut self,
+        record: &[u8],
+        row: &mut Row,
+        result: &mut Row,
+        out: &mut Vec<u8>,
+        hash: bool,
+    ) -> (usize, u64) {
         self.decoder.decode(record, row).expect("a trade decodes");
         if !self
             .pipeline
             .process_row_skipping(row, result, &self.copy_skip)
             .expect("the job evaluates")
         {
-            return 0;
+            return (0, 0);
         }
         out.clear();
         out.reserve(256);
@@ -174,7 +186,14 @@ impl Stages {
             .encode_copying(result, row, record, self.decoder.spans(), out)
             .expect("the result encodes");
         black_box(&out[..]);
-        out.len()
+        let fnv = if hash {
+            out.iter().fold(0xcbf2_9ce4_8422_2325_u64, |h, &b| {
+                (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+            })
+        } else {
+            0
+        };
+        (out.len(), fnv)
     }
 }
 
@@ -198,10 +217,10 @@ fn pipeline(c: &mut Criterion) {
             );
             let mut path = Path::new(&plan, pass_through, pooled);
             // The first pass fills the pools; the second is the steady state.
-            let written = path.run(&records);
+            let written = path.run(&records, true);
             let before = path.stages.decoder.string_stats();
             let (allocs, bytes) = ferris_tools::alloc::per_item(RECORDS, || {
-                assert_eq!(path.run(&records), written);
+                assert_eq!(path.run(&records, true), written);
             });
             let after = path.stages.decoder.string_stats();
             let (hits, misses) = (after.hits - before.hits, after.misses - before.misses);
@@ -221,7 +240,7 @@ fn pipeline(c: &mut Criterion) {
             // Every way writes the same output.
             assert_eq!(*expected.get_or_insert(written), written);
             g.bench_function(&name, |b| {
-                b.iter(|| assert_eq!(path.run(black_box(&records)), written))
+                b.iter(|| assert_eq!(path.run(black_box(&records), false).0, written.0))
             });
         }
     }

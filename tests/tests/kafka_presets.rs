@@ -22,15 +22,18 @@ fn run_job(test: &str, brokers: &str, job: &BigTradesJob, extra: &[&str], seed: 
     run_job_scraping(test, brokers, job, extra, seed, None).0
 }
 
-/// [`run_job`], and with `metrics` (the engine's `--metrics-addr`) the `/metrics` text once
-/// every expected output was read, before SIGTERM.
+/// Where to scrape `/metrics` (the engine's `--metrics-addr`), and when the text is final.
+type Scrape<'a> = (&'a str, fn(&str) -> bool);
+
+/// [`run_job`], and with `metrics` the `/metrics` text once every expected output was read and
+/// the text is final (at most 10 s later), before SIGTERM.
 fn run_job_scraping(
     test: &str,
     brokers: &str,
     job: &BigTradesJob,
     extra: &[&str],
     seed: u64,
-    metrics: Option<&str>,
+    metrics: Option<Scrape<'_>>,
 ) -> (String, String) {
     create_topic(brokers, &job.source_topic, PARTITIONS).expect("source topic");
     create_topic(brokers, &job.sink_topic, PARTITIONS).expect("sink topic");
@@ -56,7 +59,7 @@ fn run_job_scraping(
         "10",
     ];
     args.extend_from_slice(extra);
-    if let Some(addr) = metrics {
+    if let Some((addr, _)) = metrics {
         args.extend_from_slice(&["--metrics-addr", addr]);
     }
     args.push(app);
@@ -83,8 +86,18 @@ fn run_job_scraping(
             ferris.output()
         );
     }
-    let scraped = metrics.map_or_else(String::new, |addr| {
-        http_get(addr, "/metrics").unwrap_or_else(|e| panic!("{test}: /metrics: {e}"))
+    let scraped = metrics.map_or_else(String::new, |(addr, done)| {
+        // A shard stores its counters after each batch: the last one may land just after the
+        // last output is read.
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let text =
+                http_get(addr, "/metrics").unwrap_or_else(|e| panic!("{test}: /metrics: {e}"));
+            if done(&text) || Instant::now() >= deadline {
+                break text;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
     });
     let status = ferris.terminate(Duration::from_secs(20)).expect("SIGTERM");
     let log = ferris.output();
@@ -170,8 +183,19 @@ fn decoded_strings_come_from_the_shards_string_pool() {
     let mut job = BigTradesJob::new("string-pool");
     job.decode_side = true;
     let addr = format!("127.0.0.1:{}", free_port().expect("port"));
-    let (log, metrics) =
-        run_job_scraping("string_pool", &brokers, &job, &[], 17, Some(addr.as_str()));
+    let decoded_every_side = |text: &str| {
+        metric_sum(text, "ferris_string_pool_hits_total")
+            + metric_sum(text, "ferris_string_pool_misses_total")
+            >= TRADES as f64
+    };
+    let (log, metrics) = run_job_scraping(
+        "string_pool",
+        &brokers,
+        &job,
+        &[],
+        17,
+        Some((addr.as_str(), decoded_every_side)),
+    );
     let hits = metric_sum(&metrics, "ferris_string_pool_hits_total");
     let misses = metric_sum(&metrics, "ferris_string_pool_misses_total");
     let held = metric_sum(&metrics, "ferris_string_pool_held");

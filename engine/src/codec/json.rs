@@ -8,8 +8,8 @@
 //! numbers keep their digits too.
 //!
 //! The decoder scans the top-level object once by hand (`scan_record`): keys without
-//! escapes are compared in place with the wanted names, strings without escapes are copied
-//! straight out of the input, numbers are scanned once by the JSON grammar, and unwanted values
+//! escapes are compared in place with the wanted names, strings are taken from the decoder's
+//! [`StringPool`] (or copied out of the input once, if new), numbers are scanned once by the JSON grammar, and unwanted values
 //! are checked and skipped without building anything; nested objects and arrays, and escaped
 //! text, are left to `serde_json`. Input the scan does not accept is walked again by `serde_json`
 //! alone, so that errors carry its messages (with line and column). When a key appears twice the
@@ -391,7 +391,7 @@ fn scan_value(
             let (end, escaped) = scan_string(b, i)?;
             *out = Value::String(if escaped {
                 let s: String = serde_json::from_str(slice(text, i, end)?).map_err(|_| Fallback)?;
-                Arc::from(s)
+                strings.get(slot, &s)
             } else {
                 strings.get(slot, slice(text, i + 1, end - 1)?)
             });

@@ -11,10 +11,14 @@
 //! A field of mostly distinct values (ids, free text) would only pay the lookup: the pool
 //! watches each field's hits over windows of [`WINDOW`] lookups, and a field below half hits
 //! gets its table emptied and is not pooled for the next [`REST`] values, then tried again
-//! (a stream whose values change settles on the new ones the same way). A field holds at most
-//! [`MAX_ENTRIES`] strings; past that, new strings are allocated and not kept. The counters
-//! feed `ferris_string_pool_hits_total`, `ferris_string_pool_misses_total` and
-//! `ferris_string_pool_held`.
+//! (a stream whose values change so much that the hits fall below half starts over the same
+//! way; one whose new values still leave half hits keeps its first [`MAX_ENTRIES`] strings,
+//! and allocates the new ones). A field holds at most [`MAX_ENTRIES`] strings; past that, new
+//! strings are allocated and not kept. The counters feed `ferris_string_pool_hits_total`,
+//! `ferris_string_pool_misses_total` and `ferris_string_pool_held`; they count the strings of
+//! top-level fields. Not counted, and not pooled: strings inside nested JSON values, the
+//! strings of a record the single-pass JSON scan hands to serde_json (invalid records, numbers
+//! no `DECIMAL` holds), and Protobuf wrapper messages (`google.protobuf.StringValue`).
 
 use std::fmt;
 use std::hash::BuildHasher;

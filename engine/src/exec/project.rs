@@ -26,8 +26,10 @@ impl ProjectExec {
         Ok(())
     }
 
-    /// [`ProjectExec::project_into`], except that the columns with `skip[i]` are not computed
-    /// (they are `NULL` in `out`): their values are written by other means (copied text).
+    /// Computes the output row for `row` into `out`, except that the columns with `skip[i]`
+    /// are not computed (they are `NULL` in `out`): their values are written by other means
+    /// (copied text). Only the computed columns are written, in place; on an error the
+    /// contents of `out` are unspecified.
     pub fn project_into_skipping(
         &self,
         row: &[Value],

@@ -244,7 +244,7 @@ pub fn render_prometheus(shards: &[Arc<ShardMetrics>]) -> String {
         ),
         (
             "ferris_string_pool_misses_total",
-            "Decoded strings allocated (new, longer than 32 bytes, or a field of distinct values)",
+            "Decoded strings of top-level fields allocated (new, longer than 32 bytes, or a field of distinct values)",
             |m| &m.string_pool_misses,
         ),
         (

@@ -1246,3 +1246,32 @@ fn non_finite_nested_floats_are_strings_and_back() {
     assert_eq!(row, vec![json(r#"["NaN","-Infinity"]"#)]);
     assert_eq!(encode(fields, &["a"], &row).unwrap(), bytes);
 }
+
+#[test]
+fn repeated_strings_come_from_the_pool_in_plain_and_union_fields() {
+    let fields = r#"{"name":"a","type":"string"},{"name":"b","type":["null","string"]}"#;
+    let bytes = avro_bytes(
+        fields,
+        vec![
+            ("a", AvroValue::String("EUR".into())),
+            (
+                "b",
+                AvroValue::Union(1, Box::new(AvroValue::String("BUY".into()))),
+            ),
+        ],
+    );
+    let mut decoder = AvroDecoder::new(&schema(fields), &inputs(&["a", "b"])).unwrap();
+    let (mut first, mut second) = (Row::new(), Row::new());
+    decoder.decode(&bytes, &mut first).unwrap();
+    decoder.decode(&bytes, &mut second).unwrap();
+    assert_eq!(first, vec![s("EUR"), s("BUY")]);
+    assert_eq!(second, first);
+    for slot in 0..2 {
+        let (Value::String(x), Value::String(y)) = (&first[slot], &second[slot]) else {
+            panic!("strings: {first:?}");
+        };
+        assert!(Arc::ptr_eq(x, y), "slot {slot} was not pooled");
+    }
+    let stats = decoder.strings().stats();
+    assert_eq!((stats.hits, stats.misses, stats.held), (2, 2, 2));
+}

@@ -623,12 +623,11 @@ fn exchanged_batches_are_recycled_by_the_receiving_shard() {
             shard.receive(offset);
         }
     }
-    for (me, shard) in shards.iter().enumerate() {
-        let s = shard.batch_pool_stats();
-        // 100 batches, each split into one vector per owner: after the first, every vector
-        // comes from the pool (its own rows' vector, and the one the peer sent, come back).
-        assert_eq!(s.hits + s.misses, 200, "shard {me}: {s:?}");
-        assert!(s.misses <= 4, "shard {me}: {s:?}");
-        assert!(s.held <= 2 * 2 + 4, "shard {me}: {s:?}");
-    }
+    // 100 batches, each split into one vector per owner: after the first, every vector comes
+    // from the pool (its own rows' vector, and the one the peer sent, come back). Shard 0
+    // sends first, so shard 1 has not yet received when it sends its first batch: one miss
+    // more.
+    let stats: Vec<_> = shards.iter().map(StateShard::batch_pool_stats).collect();
+    let got: Vec<_> = stats.iter().map(|s| (s.hits, s.misses, s.held)).collect();
+    assert_eq!(got, vec![(199, 1, 1), (198, 2, 2)], "{stats:?}");
 }
