@@ -23,12 +23,11 @@ use std::time::Duration;
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use ferris_engine::exec::Pipeline;
 use ferris_engine::sql::parse_statements;
-use ferris_engine::sql::planner::{Catalog, QueryPlan, StreamColumns, plan};
+use ferris_engine::sql::planner::{QueryPlan, plan};
 use ferris_engine::value::{Batch, Decimal, Row, Value};
-use ferris_tools::trades::{START_MS, SYMBOLS, TradeGenerator};
+use ferris_tools::trades::{START_MS, SYMBOLS, TradeGenerator, TradesCatalog};
 
 const ROWS: usize = 1024;
-const COLUMNS: [&str; 6] = ["symbol", "price", "quantity", "side", "ts", "account"];
 
 const FILTER: &str = "SELECT symbol FROM trades WHERE price * quantity > 400000 AND side = 'BUY'";
 const PROJECTION: &str =
@@ -39,27 +38,13 @@ const CASE: &str = "SELECT symbol, CASE WHEN price * quantity > 400000 THEN 'lar
 const FILTER_PROJECT: &str = "SELECT symbol, price, quantity, price * quantity AS notional, \
                               account FROM trades WHERE price * quantity > 400000";
 
-/// The one stream, `trades`.
-struct Trades;
-
-impl Catalog for Trades {
-    fn stream_columns(&self, name: &str) -> Option<StreamColumns> {
-        name.eq_ignore_ascii_case("trades")
-            .then(|| StreamColumns::Known(COLUMNS.map(String::from).to_vec()))
-    }
-
-    fn stream_names(&self) -> Vec<String> {
-        vec!["trades".into()]
-    }
-}
-
 /// Counts allocations, so each workload's allocations per record are printed before it is timed.
 #[global_allocator]
 static ALLOCATOR: ferris_tools::alloc::Counting = ferris_tools::alloc::Counting;
 
 fn query_plan(sql: &str) -> QueryPlan {
     let stmts = parse_statements(sql).expect("the bench query parses");
-    plan(&stmts[0], &Trades).expect("the bench query plans")
+    plan(&stmts[0], &TradesCatalog).expect("the bench query plans")
 }
 
 /// `ROWS` trades in the plan's input layout (the planner orders the slots by first use).

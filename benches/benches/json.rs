@@ -20,7 +20,7 @@ use ferris_benches::Rng;
 use ferris_engine::codec::json::{JsonDecoder, JsonEncoder};
 use ferris_engine::sql::planner::InputField;
 use ferris_engine::value::Row;
-use ferris_tools::trades::{START_MS, TradeGenerator};
+use ferris_tools::trades::{START_MS, write_trades};
 
 const RECORDS: usize = 1024;
 
@@ -54,23 +54,14 @@ fn bids() -> Vec<String> {
         .collect()
 }
 
-/// `ferris gen trades`-shaped trades, from the same generator.
+/// The trades `ferris gen trades --seed 42` writes, one JSON object per entry.
 fn trades() -> Vec<String> {
-    TradeGenerator::new(42, START_MS)
-        .take(RECORDS)
-        .map(|t| {
-            format!(
-                "{{\"symbol\":\"{}\",\"price\":{}.{:02},\"quantity\":{},\
-                 \"side\":\"{}\",\"ts\":{},\"account\":\"ACC-{:04}\"}}",
-                t.symbol,
-                t.price_cents / 100,
-                t.price_cents % 100,
-                t.quantity,
-                t.side,
-                t.ts,
-                t.account
-            )
-        })
+    let mut text = Vec::new();
+    write_trades(RECORDS as u64, 42, &mut text).expect("writing to memory");
+    String::from_utf8(text)
+        .expect("the trades are UTF-8")
+        .lines()
+        .map(String::from)
         .collect()
 }
 

@@ -32,12 +32,11 @@ use ferris_engine::codec::{Decoder, Encoder};
 use ferris_engine::exec::Pipeline;
 use ferris_engine::exec::passthrough::PassThrough;
 use ferris_engine::sql::parse_statements;
-use ferris_engine::sql::planner::{Catalog, QueryPlan, StreamColumns, plan};
+use ferris_engine::sql::planner::{QueryPlan, plan};
 use ferris_engine::value::Row;
-use ferris_tools::trades::{START_MS, TradeGenerator};
+use ferris_tools::trades::{TradesCatalog, write_trades};
 
 const RECORDS: usize = 65_536;
-const COLUMNS: [&str; 6] = ["symbol", "price", "quantity", "side", "ts", "account"];
 const JOB: &str = "SELECT symbol, side, price, quantity, price * quantity AS notional, account \
                    FROM trades WHERE price * quantity > 50000";
 
@@ -45,36 +44,13 @@ const JOB: &str = "SELECT symbol, side, price, quantity, price * quantity AS not
 #[global_allocator]
 static ALLOCATOR: ferris_tools::alloc::Counting = ferris_tools::alloc::Counting;
 
-struct Trades;
-
-impl Catalog for Trades {
-    fn stream_columns(&self, name: &str) -> Option<StreamColumns> {
-        name.eq_ignore_ascii_case("trades")
-            .then(|| StreamColumns::Known(COLUMNS.map(String::from).to_vec()))
-    }
-
-    fn stream_names(&self) -> Vec<String> {
-        vec!["trades".into()]
-    }
-}
-
+/// The trades as `ferris gen trades --seed 42` writes them, one record per line.
 fn trades() -> Vec<Vec<u8>> {
-    TradeGenerator::new(42, START_MS)
-        .take(RECORDS)
-        .map(|t| {
-            format!(
-                "{{\"symbol\":\"{}\",\"price\":{}.{:02},\"quantity\":{},\
-                 \"side\":\"{}\",\"ts\":{},\"account\":\"ACC-{:04}\"}}",
-                t.symbol,
-                t.price_cents / 100,
-                t.price_cents % 100,
-                t.quantity,
-                t.side,
-                t.ts,
-                t.account
-            )
-            .into_bytes()
-        })
+    let mut text = Vec::new();
+    write_trades(RECORDS as u64, 42, &mut text).expect("writing to memory");
+    text.split(|&b| b == b'\n')
+        .filter(|line| !line.is_empty())
+        .map(<[u8]>::to_vec)
         .collect()
 }
 
@@ -199,7 +175,7 @@ impl Stages {
 
 fn pipeline(c: &mut Criterion) {
     let stmts = parse_statements(JOB).expect("the job parses");
-    let plan = plan(&stmts[0], &Trades).expect("the job plans");
+    let plan = plan(&stmts[0], &TradesCatalog).expect("the job plans");
     let records = trades();
     let mut g = c.benchmark_group("pipeline");
     g.throughput(Throughput::Elements(RECORDS as u64));

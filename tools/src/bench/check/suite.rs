@@ -10,16 +10,15 @@ use ferris_engine::codec::json::{JsonDecoder, JsonEncoder};
 use ferris_engine::exec::Pipeline;
 use ferris_engine::exec::aggregate::{AggregateOutput, Aggregator};
 use ferris_engine::sql::parse_statements;
-use ferris_engine::sql::planner::{Catalog, InputField, QueryPlan, StreamColumns, plan};
+use ferris_engine::sql::planner::{InputField, QueryPlan, plan};
 use ferris_engine::value::{Batch, Decimal, Row, Value};
 
-use crate::generate::write_trades;
+use ferris_tools::trades::{COLUMNS, TradesCatalog, write_trades};
 
 /// The name callgrind's `--toggle-collect` matches (a wildcard around the function's path).
 pub const MEASURED_FUNCTION: &str = "bench_check_measured";
 
 /// The trade columns, in `ferris gen trades` order.
-const COLUMNS: [&str; 6] = ["symbol", "price", "quantity", "side", "ts", "account"];
 /// Rows per batch through the pipeline (the engine's default batch size).
 const BATCH: usize = 1024;
 /// The seed of the trades (`ferris gen trades --seed 42`).
@@ -105,26 +104,12 @@ pub enum Prepared {
     Decimal { pairs: Vec<(Decimal, Decimal)> },
 }
 
-/// The one stream, `trades`.
-struct Trades;
-
-impl Catalog for Trades {
-    fn stream_columns(&self, name: &str) -> Option<StreamColumns> {
-        name.eq_ignore_ascii_case("trades")
-            .then(|| StreamColumns::Known(COLUMNS.map(String::from).to_vec()))
-    }
-
-    fn stream_names(&self) -> Vec<String> {
-        vec!["trades".into()]
-    }
-}
-
 fn query_plan(sql: &str) -> anyhow::Result<QueryPlan> {
     let stmts = parse_statements(sql).context("the suite's query parses")?;
     let Some(stmt) = stmts.first() else {
         bail!("the suite's query is empty");
     };
-    plan(stmt, &Trades).context("the suite's query plans")
+    plan(stmt, &TradesCatalog).context("the suite's query plans")
 }
 
 /// `records` trades (`ferris gen trades --seed 42`) as JSON lines in one buffer, and where each
