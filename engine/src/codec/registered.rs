@@ -57,24 +57,21 @@ impl RegistryDecoder {
     /// The string pools of the decoders built so far, summed (see
     /// [`crate::codec::strings::StringPool`]).
     pub fn string_stats(&self) -> PoolStats {
-        let mut total = PoolStats::default();
-        match &self.kind {
-            Kind::Avro(cache) => {
-                for e in cache.values() {
-                    if let Entry::Ready(d) = e {
-                        total = total.plus(d.strings().stats());
-                    }
-                }
-            }
-            Kind::Protobuf(cache) => {
-                for e in cache.values() {
-                    if let Entry::Ready(d) = e {
-                        total = total.plus(d.strings().stats());
-                    }
-                }
-            }
+        fn sum<'a, D: 'a>(
+            entries: impl Iterator<Item = &'a Entry<D>>,
+            stats: fn(&D) -> PoolStats,
+        ) -> PoolStats {
+            entries
+                .filter_map(|e| match e {
+                    Entry::Ready(d) => Some(stats(d)),
+                    _ => None,
+                })
+                .fold(PoolStats::default(), PoolStats::plus)
         }
-        total
+        match &self.kind {
+            Kind::Avro(cache) => sum(cache.values(), |d| d.strings().stats()),
+            Kind::Protobuf(cache) => sum(cache.values(), |d| d.strings().stats()),
+        }
     }
 
     /// Avro values whose writer schemas are in the registry at `client`.
