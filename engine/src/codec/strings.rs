@@ -38,9 +38,14 @@ pub const WINDOW: u32 = 4096;
 pub const REST: u32 = 65_536;
 
 /// Per input slot, the strings decoded before (see the module docs).
+///
+/// The tables hash with a fixed seed, so that a decoder does the same work on the same input
+/// in every process (the regression gate counts instructions). Crafted colliding strings
+/// cannot do much with it: a field holds at most [`MAX_ENTRIES`] strings, and colliding
+/// distinct strings are misses, which put the field to rest.
 pub struct StringPool {
     fields: Vec<Field>,
-    hasher: foldhash::fast::RandomState,
+    hasher: foldhash::fast::FixedState,
     enabled: bool,
     hits: u64,
     misses: u64,
@@ -61,7 +66,7 @@ impl StringPool {
     pub fn new(width: usize) -> StringPool {
         StringPool {
             fields: (0..width).map(|_| Field::default()).collect(),
-            hasher: foldhash::fast::RandomState::default(),
+            hasher: foldhash::fast::FixedState::default(),
             enabled: true,
             hits: 0,
             misses: 0,
