@@ -10,20 +10,27 @@
 //!     offset 0 and one `BaseProducer` copying each key and payload through to another topic,
 //!     until N records are acknowledged; it measures wall time and this process's CPU time
 //!     (utime + stime of /proc/self/stat, librdkafka's threads included);
+//! (a') runs the same loop passing each record's headers on too, as `ferris run` does (for a
+//!     record without headers that is one `rd_kafka_message_headers` call, which librdkafka
+//!     answers by allocating and freeing a parse buffer);
 //! (b) runs `ferris run --shards 1` with a filter that passes everything and projects every
-//!     field (so the output volume matches), until its group has committed all N input offsets
-//!     (every output acknowledged); it measures wall time and the ferris process's CPU time
-//!     (/proc/PID/stat) before SIGTERM.
+//!     field (so the output volume matches), until its metrics (`--metrics-addr`) count N outputs
+//!     and none in flight (every output acknowledged, the plain loop's end point); it measures
+//!     wall time and the ferris process's CPU time (/proc/PID/stat) then, waits (untimed) until
+//!     its group has committed all N input offsets, and stops it with SIGTERM.
 //!
-//! Prints records/s and CPU-seconds per million records for both, and their ratio.
+//! It repeats (a), (a') and (b) `--runs` times (default 5) over the same input, each run to
+//! fresh output topics and a fresh consumer group, and prints records/s and CPU-seconds per
+//! million records per run, then the medians of every column (ratios: the median of the per-run
+//! ratios): one run on a shared VM moves by 20% from the next, and the broker shares the cores.
 
 use std::collections::BTreeMap;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
 use ferris_tests::kafka::{
-    FerrisProcess, Outgoing, brokers, committed_offsets, consume_all, create_topic, reachable,
-    scratch_dir, trades, unique_name,
+    FerrisProcess, Outgoing, brokers, committed_offsets, consume_all, create_topic, free_port,
+    http_get, metric_sum, reachable, scratch_dir, trades, unique_name,
 };
 use rdkafka::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, Consumer};
@@ -41,7 +48,10 @@ struct Args {
     records: usize,
     brokers: String,
     shards: usize,
+    runs: usize,
     verify: bool,
+    /// `'<sink>.<key>' = '<value>'` properties added to the job's `WITH`.
+    properties: Vec<(String, String)>,
 }
 
 fn parse_args() -> Result<Args> {
@@ -49,7 +59,9 @@ fn parse_args() -> Result<Args> {
         records: 1_000_000,
         brokers: brokers(),
         shards: 1,
+        runs: 5,
         verify: true,
+        properties: Vec::new(),
     };
     let mut it = std::env::args().skip(1);
     while let Some(a) = it.next() {
@@ -67,12 +79,31 @@ fn parse_args() -> Result<Args> {
                     .parse()
                     .map_err(|e| format!("--shards: {e}"))?;
             }
+            "--runs" => {
+                args.runs = value("--runs")?
+                    .parse()
+                    .map_err(|e| format!("--runs: {e}"))?;
+                if args.runs == 0 {
+                    return Err("--runs must be at least 1".into());
+                }
+            }
+            "--property" => {
+                let p = value("--property")?;
+                let (k, v) = p
+                    .split_once('=')
+                    .ok_or_else(|| format!("--property {p}: expected KEY=VALUE"))?;
+                args.properties.push((k.trim().to_string(), v.trim().to_string()));
+            }
             "--no-verify" => args.verify = false,
             "-h" | "--help" => {
                 println!(
-                    "usage: kafka_cpu [--records N] [--brokers HOST:PORT] [--shards N] [--no-verify]\n\
+                    "usage: kafka_cpu [--records N] [--brokers HOST:PORT] [--shards N] [--runs N]\n\
+                     \x20      [--property KEY=VALUE]... [--no-verify]\n\
                      Compares the CPU time per million records of `ferris run` with a plain rdkafka\n\
-                     consume-produce loop. Needs a broker: tools/dev-broker.sh start"
+                     consume-produce loop, --runs times (default 5), and prints the medians.\n\
+                     --property adds '<job>.KEY' = 'VALUE' to the job (e.g. preset=low_latency,\n\
+                     linger.ms=10); source.KEY=VALUE sets the source's KEY (a consumer property).\n\
+                     Needs a broker: tools/dev-broker.sh start"
                 );
                 std::process::exit(0);
             }
@@ -149,8 +180,16 @@ impl Measured {
     }
 }
 
-/// (a) The plain loop: consume every partition, copy key and payload to `out`.
-fn plain_loop(brokers: &str, input: &str, out: &str, n: usize, ticks: f64) -> Result<Measured> {
+/// (a) The plain loop: consume every partition, copy key and payload (and the headers, with
+/// `headers`, as the engine does) to `out`.
+fn plain_loop(
+    brokers: &str,
+    input: &str,
+    out: &str,
+    n: usize,
+    headers: bool,
+    ticks: f64,
+) -> Result<Measured> {
     let cpu0 = cpu_seconds("self", ticks)?;
     let start = Instant::now();
     let consumer: BaseConsumer = ClientConfig::new()
@@ -194,6 +233,9 @@ fn plain_loop(brokers: &str, input: &str, out: &str, n: usize, ticks: f64) -> Re
                 if let Some(p) = m.payload() {
                     record = record.payload(p);
                 }
+                if headers && let Some(h) = m.headers() {
+                    record = record.headers(h.detach());
+                }
                 loop {
                     match producer.send(record) {
                         Ok(()) => break,
@@ -236,21 +278,30 @@ fn ferris(
     out: &str,
     n: usize,
     shards: usize,
+    properties: &[(String, String)],
     ticks: f64,
 ) -> Result<Measured> {
     let name = unique_name("kafka_cpu").replace('-', "_");
+    let extra: String = properties
+        .iter()
+        .map(|(k, v)| match k.strip_prefix("source.") {
+            Some(k) => format!(",\n               'trades.{k}' = '{v}'"),
+            None => format!(",\n               '{name}.{k}' = '{v}'"),
+        })
+        .collect();
     let sql = format!(
         "CREATE STREAM {name} AS\n\
          SELECT id, symbol, price, quantity, side, account, ts\n\
          FROM trades\n\
          WHERE price > 0\n\
          WITH ('trades.type' = 'kafka_source', 'trades.topic' = '{input}', 'trades.format' = 'json',\n\
-               '{name}.type' = 'kafka_sink', '{name}.topic' = '{out}', '{name}.format' = 'json');\n"
+               '{name}.type' = 'kafka_sink', '{name}.topic' = '{out}', '{name}.format' = 'json'{extra});\n"
     );
     let app = scratch_dir()?.join(format!("{name}.sql"));
     std::fs::write(&app, sql).map_err(|e| format!("write {}: {e}", app.display()))?;
     let group = format!("ferris-{name}");
     let shards = shards.to_string();
+    let metrics_addr = format!("127.0.0.1:{}", free_port()?);
     // Found (and built if needed) before the clock starts.
     let bin = ferris_tests::kafka::ferris_bin()?;
     println!("  {}", bin.display());
@@ -265,11 +316,15 @@ fn ferris(
             &shards,
             "--progress-interval",
             "0",
+            "--metrics-addr",
+            &metrics_addr,
             app.to_str().ok_or("app path is not UTF-8")?,
         ],
     )?;
     let pid = process.id().to_string();
-    let mut last = 0i64;
+    // The clock stops when every output is acknowledged, the plain loop's end point: the job's
+    // metrics count the outputs and those still in flight.
+    let mut last = 0.0;
     let mut last_change = Instant::now();
     loop {
         std::thread::sleep(Duration::from_millis(20));
@@ -279,6 +334,28 @@ fn ferris(
                 process.output()
             ));
         }
+        let Ok(text) = http_get(&metrics_addr, "/metrics") else {
+            continue;
+        };
+        let out = metric_sum(&text, "ferris_records_out_total");
+        if out >= n as f64 && metric_sum(&text, "ferris_in_flight_records") == 0.0 {
+            break;
+        }
+        if out != last {
+            last = out;
+            last_change = Instant::now();
+        } else if last_change.elapsed() > Duration::from_secs(60) {
+            return Err(format!(
+                "ferris run: stuck at {out} of {n} outputs:\n{}",
+                process.output()
+            ));
+        }
+    }
+    let wall = start.elapsed();
+    let cpu = cpu_seconds(&pid, ticks)?;
+    // Not timed: the job then commits every input offset.
+    let waited = Instant::now();
+    loop {
         let committed: i64 = committed_offsets(brokers, &group, input)
             .unwrap_or_else(|_| BTreeMap::new())
             .values()
@@ -286,18 +363,15 @@ fn ferris(
         if committed as usize >= n {
             break;
         }
-        if committed != last {
-            last = committed;
-            last_change = Instant::now();
-        } else if last_change.elapsed() > Duration::from_secs(60) {
+        if waited.elapsed() > Duration::from_secs(30) {
             return Err(format!(
-                "ferris run: stuck at {committed} of {n} committed:\n{}",
+                "ferris run: {committed} of {n} input offsets committed 30 s after the last \
+                 acknowledgement:\n{}",
                 process.output()
             ));
         }
+        std::thread::sleep(Duration::from_millis(50));
     }
-    let wall = start.elapsed();
-    let cpu = cpu_seconds(&pid, ticks)?;
     let status = process.terminate(Duration::from_secs(30))?;
     if !status.success() {
         return Err(format!(
@@ -334,11 +408,7 @@ fn run() -> Result<()> {
     let ticks = clock_ticks();
     let n = args.records;
     let input = unique_name("kafka-cpu-in");
-    let plain_out = unique_name("kafka-cpu-plain-out");
-    let ferris_out = unique_name("kafka-cpu-ferris-out");
-    for t in [&input, &plain_out, &ferris_out] {
-        create_topic(&args.brokers, t, PARTITIONS)?;
-    }
+    create_topic(&args.brokers, &input, PARTITIONS)?;
     println!("producing {n} trades to {input} ({PARTITIONS} partitions)");
     let started = Instant::now();
     let records: Vec<Outgoing> = trades(n, 7, 0)
@@ -354,40 +424,136 @@ fn run() -> Result<()> {
         started.elapsed()
     );
 
-    println!("(a) plain rdkafka consume -> produce loop (copy key and payload)");
-    let plain = plain_loop(&args.brokers, &input, &plain_out, n, ticks)?;
-    println!(
-        "  wall {:.2} s, {:.0} records/s, CPU {:.2} s = {:.3} CPU-s per million",
-        plain.wall.as_secs_f64(),
-        plain.records_per_s(n),
-        plain.cpu,
-        plain.cpu_per_million(n)
-    );
-    if args.verify {
-        verify(&args.brokers, &plain_out, n)?;
+    let mut runs = Vec::with_capacity(args.runs);
+    for run in 1..=args.runs {
+        println!("run {run} of {}", args.runs);
+        let plain_out = unique_name("kafka-cpu-plain-out");
+        let headers_out = unique_name("kafka-cpu-plain-headers-out");
+        let ferris_out = unique_name("kafka-cpu-ferris-out");
+        for t in [&plain_out, &headers_out, &ferris_out] {
+            create_topic(&args.brokers, t, PARTITIONS)?;
+        }
+        println!("(a) plain rdkafka consume -> produce loop (copy key and payload)");
+        let plain = plain_loop(&args.brokers, &input, &plain_out, n, false, ticks)?;
+        report(&plain, n);
+        if args.verify {
+            verify(&args.brokers, &plain_out, n)?;
+        }
+        println!("(a') the plain loop passing each record's headers on too, as the engine does");
+        let headers = plain_loop(&args.brokers, &input, &headers_out, n, true, ticks)?;
+        report(&headers, n);
+        if args.verify {
+            verify(&args.brokers, &headers_out, n)?;
+        }
+        println!(
+            "(b) ferris run --shards {}: WHERE price > 0, every field projected{}",
+            args.shards,
+            args.properties
+                .iter()
+                .map(|(k, v)| format!(", {k}={v}"))
+                .collect::<String>()
+        );
+        let engine = ferris(
+            &args.brokers,
+            &input,
+            &ferris_out,
+            n,
+            args.shards,
+            &args.properties,
+            ticks,
+        )?;
+        report(&engine, n);
+        if args.verify {
+            verify(&args.brokers, &ferris_out, n)?;
+        }
+        let run = Run {
+            plain,
+            headers,
+            engine,
+        };
+        println!(
+            "ratio ferris / plain: CPU per record {:.2}x (against the loop with headers {:.2}x), wall {:.2}x",
+            run.cpu_ratio(),
+            run.cpu_ratio_headers(),
+            run.wall_ratio()
+        );
+        runs.push(run);
     }
 
+    println!();
     println!(
-        "(b) ferris run --shards {}: WHERE price > 0, every field projected",
-        args.shards
+        "| run | plain: records/s | plain: CPU-s per million | plain with headers: CPU-s per million | ferris: records/s | ferris: CPU-s per million | CPU ratio to plain | CPU ratio to plain with headers | wall ratio |"
     );
-    let engine = ferris(&args.brokers, &input, &ferris_out, n, args.shards, ticks)?;
-    println!(
-        "  wall {:.2} s, {:.0} records/s, CPU {:.2} s = {:.3} CPU-s per million",
-        engine.wall.as_secs_f64(),
-        engine.records_per_s(n),
-        engine.cpu,
-        engine.cpu_per_million(n)
-    );
-    if args.verify {
-        verify(&args.brokers, &ferris_out, n)?;
+    println!("|---|---|---|---|---|---|---|---|---|");
+    let row = |label: &str, v: [f64; 8]| {
+        println!(
+            "| {label} | {:.0} | {:.3} | {:.3} | {:.0} | {:.3} | {:.2}x | {:.2}x | {:.2}x |",
+            v[0], v[1], v[2], v[3], v[4], v[5], v[6], v[7]
+        );
+    };
+    let values = |r: &Run| {
+        [
+            r.plain.records_per_s(n),
+            r.plain.cpu_per_million(n),
+            r.headers.cpu_per_million(n),
+            r.engine.records_per_s(n),
+            r.engine.cpu_per_million(n),
+            r.cpu_ratio(),
+            r.cpu_ratio_headers(),
+            r.wall_ratio(),
+        ]
+    };
+    for (i, r) in runs.iter().enumerate() {
+        row(&(i + 1).to_string(), values(r));
     }
-    println!(
-        "ratio ferris / plain: CPU per record {:.2}x, wall {:.2}x",
-        engine.cpu / plain.cpu,
-        engine.wall.as_secs_f64() / plain.wall.as_secs_f64()
+    let all: Vec<[f64; 8]> = runs.iter().map(values).collect();
+    row(
+        "**median**",
+        std::array::from_fn(|c| median(all.iter().map(|v| v[c]).collect())),
     );
     Ok(())
+}
+
+/// One run's three measurements over the same input.
+struct Run {
+    plain: Measured,
+    headers: Measured,
+    engine: Measured,
+}
+
+impl Run {
+    fn cpu_ratio(&self) -> f64 {
+        self.engine.cpu / self.plain.cpu
+    }
+
+    fn cpu_ratio_headers(&self) -> f64 {
+        self.engine.cpu / self.headers.cpu
+    }
+
+    fn wall_ratio(&self) -> f64 {
+        self.engine.wall.as_secs_f64() / self.plain.wall.as_secs_f64()
+    }
+}
+
+fn report(m: &Measured, n: usize) {
+    println!(
+        "  wall {:.2} s, {:.0} records/s, CPU {:.2} s = {:.3} CPU-s per million",
+        m.wall.as_secs_f64(),
+        m.records_per_s(n),
+        m.cpu,
+        m.cpu_per_million(n)
+    );
+}
+
+/// The middle value (the mean of the two middle ones for an even count).
+fn median(mut values: Vec<f64>) -> f64 {
+    values.sort_by(f64::total_cmp);
+    let mid = values.len() / 2;
+    if values.len() % 2 == 1 {
+        values[mid]
+    } else {
+        (values[mid - 1] + values[mid]) / 2.0
+    }
 }
 
 fn main() {
