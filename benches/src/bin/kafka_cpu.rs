@@ -92,7 +92,8 @@ fn parse_args() -> Result<Args> {
                 let (k, v) = p
                     .split_once('=')
                     .ok_or_else(|| format!("--property {p}: expected KEY=VALUE"))?;
-                args.properties.push((k.trim().to_string(), v.trim().to_string()));
+                args.properties
+                    .push((k.trim().to_string(), v.trim().to_string()));
             }
             "--no-verify" => args.verify = false,
             "-h" | "--help" => {
