@@ -5,31 +5,34 @@
 use std::time::Duration;
 
 use ferris_tests::kafka::{
-    Consumed, FerrisProcess, Outgoing, broker_or_skip, consume_all, create_topic, produce,
-    produce_with_headers, scratch_dir, unique_name,
+    Consumed, FerrisProcess, Outgoing, broker_or_skip, consume_all, create_topic, free_port,
+    http_get, metric_sum, produce, produce_with_headers, scratch_dir, unique_name,
 };
 
 /// Starts `ferris run` on `sql` with one shard.
 fn start(name: &str, brokers: &str, sql: &str) -> FerrisProcess {
+    start_with(name, brokers, sql, &[])
+}
+
+/// [`start`] with more options before the application.
+fn start_with(name: &str, brokers: &str, sql: &str, extra: &[&str]) -> FerrisProcess {
     let app = scratch_dir().expect("scratch").join(format!("{name}.sql"));
     std::fs::write(&app, sql).expect("write app");
     let app = app.to_str().expect("utf-8 path").to_string();
-    FerrisProcess::spawn(
-        name,
-        &[
-            "run",
-            "--brokers",
-            brokers,
-            "--shards",
-            "1",
-            "--progress-interval",
-            "0",
-            "--connect-timeout",
-            "10",
-            &app,
-        ],
-    )
-    .expect("start ferris run")
+    let mut args = vec![
+        "run",
+        "--brokers",
+        brokers,
+        "--shards",
+        "1",
+        "--progress-interval",
+        "0",
+        "--connect-timeout",
+        "10",
+    ];
+    args.extend_from_slice(extra);
+    args.push(&app);
+    FerrisProcess::spawn(name, &args).expect("start ferris run")
 }
 
 fn read(brokers: &str, topic: &str, expected: usize) -> Vec<Consumed> {
@@ -425,6 +428,111 @@ fn avro_in_through_the_registry_becomes_exact_protobuf_out() {
     assert!(reasons[2].starts_with("malformed Avro"), "{reasons:?}");
     // The writer schema was fetched once, then served from the shard's cache.
     assert_eq!(registry.requests_for_id(writer_id), 1, "{log}");
+}
+
+/// [`TRADE_AVRO`]'s `id`, `symbol` and `price` and a computed `notional`; `venue`'s union lists
+/// its branches the other way round, so its bytes differ and it cannot be copied.
+const BIG_AVRO: &str = r#"{"type":"record","name":"Big","namespace":"ferris.test","fields":[
+  {"name":"id","type":"long"},
+  {"name":"symbol","type":"string"},
+  {"name":"price","type":{"type":"bytes","logicalType":"decimal","precision":18,"scale":4}},
+  {"name":"notional","type":{"type":"bytes","logicalType":"decimal","precision":38,"scale":4}},
+  {"name":"venue","type":["string","null"],"default":"NONE"}
+]}"#;
+
+#[test]
+fn plain_avro_fields_pass_through_to_an_avro_sink_byte_for_byte() {
+    use apache_avro::types::Value as Avro;
+
+    let test = "plain_avro_fields_pass_through_to_an_avro_sink_byte_for_byte";
+    let Some(brokers) = broker_or_skip(test) else {
+        return;
+    };
+    let (source, sink) = (unique_name("avro-trades"), unique_name("avro-big"));
+    for topic in [&source, &sink] {
+        create_topic(&brokers, topic, 1).expect("topic");
+    }
+    let schema = apache_avro::Schema::parse_str(TRADE_AVRO).expect("schema");
+    let ts = 1_767_225_600_123;
+    // Plain datums: `avro_trade` frames for a registry, so its 5-byte prefix is cut.
+    let plain = |t| avro_trade(&schema, 0, t)[5..].to_vec();
+    let mut values = vec![
+        plain((1, "AAPL", 1_872_500, 100, ts, Some("XNAS"))),
+        plain((2, "MSFT", -5_000, 3, ts + 1, None)),
+        plain((3, "ZERO", 10_000, 0, ts + 2, None)),
+    ];
+    // `symbol` is only copied, never read by the query: its bytes are still checked.
+    let mut bad = plain((4, "BAD!", 10_000, 1, ts + 3, None));
+    let at = bad.windows(4).position(|w| w == b"BAD!").expect("symbol");
+    bad[at + 1] = 0xff;
+    values.push(bad);
+    values.push(plain((5, "TINY", 1, 1, -1, None)));
+    produce_values(&brokers, &source, &values);
+
+    let sql = format!(
+        "CREATE STREAM big AS \
+           SELECT id, symbol, price, price * quantity AS notional, venue FROM trades \
+           WHERE quantity > 0 \
+           WITH ('trades.topic' = '{source}', 'trades.format' = 'avro', \
+                 'trades.avro.schema' = '{TRADE_AVRO}', \
+                 'big.topic' = '{sink}', 'big.format' = 'avro', 'big.avro.schema' = '{BIG_AVRO}');"
+    );
+    let metrics = format!("127.0.0.1:{}", free_port().expect("port"));
+    let mut ferris = start_with(test, &brokers, &sql, &["--metrics-addr", &metrics]);
+    let out = read(&brokers, &sink, 3);
+    let dlq = read(&brokers, &format!("{sink}.dlq"), 1);
+    // The shard stores its counters after each batch: wait for the one that read all five.
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    let text = loop {
+        let text = http_get(&metrics, "/metrics").unwrap_or_default();
+        if metric_sum(&text, "ferris_records_in_total") >= 5.0
+            || std::time::Instant::now() > deadline
+        {
+            break text;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let status = ferris.terminate(Duration::from_secs(20)).expect("SIGTERM");
+    let log = ferris.output();
+    assert!(status.success(), "exit {status}\n{log}");
+    // Of the strings, only `venue` (not copied) was decoded, once ("XNAS"; NULLs are not
+    // strings): the copied `symbol`s never went through the string pool.
+    let lookups = metric_sum(&text, "ferris_string_pool_hits_total")
+        + metric_sum(&text, "ferris_string_pool_misses_total");
+    assert_eq!(lookups, 1.0, "string pool lookups\n{text}\n{log}");
+
+    let big = apache_avro::Schema::parse_str(BIG_AVRO).expect("sink schema");
+    let datum = |id: i64, symbol: &str, price: i128, notional: i128, venue: Option<&str>| {
+        let venue = match venue {
+            Some(v) => Avro::Union(0, Box::new(Avro::String(v.into()))),
+            None => Avro::Union(1, Box::new(Avro::Null)),
+        };
+        let decimal = |m| Avro::Decimal(apache_avro::Decimal::from(decimal_bytes(m)));
+        let record = Avro::Record(vec![
+            ("id".into(), Avro::Long(id)),
+            ("symbol".into(), Avro::String(symbol.into())),
+            ("price".into(), decimal(price)),
+            ("notional".into(), decimal(notional)),
+            ("venue".into(), venue),
+        ]);
+        apache_avro::to_avro_datum(&big, record).expect("valid output")
+    };
+    let want = vec![
+        datum(1, "AAPL", 1_872_500, 187_250_000, Some("XNAS")),
+        datum(2, "MSFT", -5_000, -15_000, None),
+        datum(5, "TINY", 1, 1, None),
+    ];
+    let got: Vec<Vec<u8>> = out
+        .iter()
+        .map(|c| c.payload.clone().unwrap_or_default())
+        .collect();
+    assert_eq!(got, want, "Avro output\n{log}");
+    assert_eq!(
+        dlq_reasons(&dlq),
+        vec!["malformed Avro: field symbol: invalid UTF-8 in a string at byte 1 of 4".to_string()],
+        "{log}"
+    );
+    assert_eq!(dlq[0].payload.as_deref(), Some(&values[3][..]));
 }
 
 const ORDER_PROTO: &str = r#"syntax = "proto3";

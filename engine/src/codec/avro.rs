@@ -79,6 +79,7 @@ use apache_avro::Schema;
 use apache_avro::schema::Name;
 use hashbrown::HashMap;
 
+use crate::codec::json::Span;
 use crate::codec::strings::StringPool;
 use crate::error::CodecError;
 use crate::sql::planner::InputField;
@@ -253,6 +254,75 @@ impl AvroSchema {
             Node::Record(fields) => fields,
             _ => &[],
         }
+    }
+
+    /// True when the top-level field `name` of this schema and the field `other_name` of
+    /// `other` have the same type, so that a datum of one is, byte for byte, a datum of the
+    /// other (unions with their branches in the same order, records with the same fields; names
+    /// of named types, docs and defaults do not matter to the encoding). False when either field
+    /// is missing, and for types nested deeper than 32 levels (recursive ones included).
+    pub fn same_field_type(&self, name: &str, other: &AvroSchema, other_name: &str) -> bool {
+        let find =
+            |s: &AvroSchema, n: &str| s.fields().iter().find(|f| *f.name == *n).map(|f| f.node);
+        match (find(self, name), find(other, other_name)) {
+            (Some(a), Some(b)) => same_node(&self.nodes, a, &other.nodes, b, 0),
+            _ => false,
+        }
+    }
+}
+
+/// [`AvroSchema::same_field_type`] for two compiled types.
+fn same_node(a: &[Node], x: NodeId, b: &[Node], y: NodeId, depth: usize) -> bool {
+    if depth > 32 {
+        return false;
+    }
+    let d = depth + 1;
+    match (&a[x], &b[y]) {
+        (Node::Null, Node::Null)
+        | (Node::Boolean, Node::Boolean)
+        | (Node::Int, Node::Int)
+        | (Node::Long, Node::Long)
+        | (Node::Float, Node::Float)
+        | (Node::Double, Node::Double)
+        | (Node::Bytes, Node::Bytes)
+        | (Node::String, Node::String)
+        | (Node::BigDecimal, Node::BigDecimal)
+        | (Node::Uuid, Node::Uuid)
+        | (Node::Date, Node::Date)
+        | (Node::TimeMillis, Node::TimeMillis)
+        | (Node::TimeMicros, Node::TimeMicros)
+        | (Node::Duration, Node::Duration) => true,
+        (Node::Fixed(m), Node::Fixed(n)) => m == n,
+        (Node::Enum(s), Node::Enum(t)) => s == t,
+        (
+            Node::Decimal {
+                precision: p,
+                scale: s,
+                fixed: f,
+            },
+            Node::Decimal {
+                precision: q,
+                scale: t,
+                fixed: g,
+            },
+        ) => p == q && s == t && f == g,
+        (Node::Timestamp(u), Node::Timestamp(v)) => u == v,
+        (Node::Array(i), Node::Array(j)) | (Node::Map(i), Node::Map(j)) => {
+            same_node(a, *i, b, *j, d)
+        }
+        (Node::Union(s), Node::Union(t)) => {
+            s.len() == t.len()
+                && s.iter()
+                    .zip(t.iter())
+                    .all(|(i, j)| same_node(a, *i, b, *j, d))
+        }
+        (Node::Record(f), Node::Record(g)) => {
+            f.len() == g.len()
+                && f.iter()
+                    .zip(g.iter())
+                    .all(|(f, g)| f.name == g.name && same_node(a, f.node, b, g.node, d))
+        }
+        _ => false,
     }
 }
 
@@ -502,6 +572,23 @@ pub struct AvroDecoder {
     width: usize,
     /// Short strings decoded before, per slot (see [`StringPool`]).
     strings: StringPool,
+    /// Per step, what the output copies of it (see [`AvroDecoder::copy_fields`]).
+    copies: Box<[StepCopy]>,
+    /// Per slot, the bytes of its field in the last datum, for the slots the output copies.
+    spans: Vec<Span>,
+    /// Reused to check nested values that are only copied.
+    scratch: String,
+}
+
+/// How the output uses one top-level field's bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum StepCopy {
+    /// Not copied: decoded into its slots (or skipped) as usual.
+    None,
+    /// Copied and also read (by the filter or a computed column): decoded, and its bytes noted.
+    Decoded,
+    /// Only copied: checked as decoding would check it, not built, and its bytes noted.
+    Only,
 }
 
 impl AvroDecoder {
@@ -548,7 +635,50 @@ impl AvroDecoder {
             payload_slots: payload_slots.into(),
             width: fields.len(),
             strings: StringPool::new(fields.len()),
+            copies: vec![StepCopy::None; record.len()].into(),
+            spans: Vec::new(),
+            scratch: String::new(),
         })
+    }
+
+    /// Sets up zero-copy pass-through: `copied[slot]` when an output column copies the slot's
+    /// field, `copy_only[slot]` when nothing else reads it. After [`AvroDecoder::decode`],
+    /// [`AvroDecoder::spans`] holds the bytes of each copied field in the datum, for an
+    /// encoder whose field has the same type ([`AvroSchema::same_field_type`]); a copy-only
+    /// field is checked as decoding it would be (a datum that does not decode is refused the
+    /// same way) but its slot stays `NULL`.
+    pub fn copy_fields(&mut self, copied: &[bool], copy_only: &[bool]) {
+        let at = |v: &[bool], slot: usize| v.get(slot).copied().unwrap_or(false);
+        let copies: Vec<StepCopy> = self
+            .steps
+            .iter()
+            .map(|step| {
+                if !step.slots.iter().any(|&s| at(copied, s)) {
+                    StepCopy::None
+                } else if step
+                    .slots
+                    .iter()
+                    .all(|&s| at(copied, s) && at(copy_only, s))
+                {
+                    StepCopy::Only
+                } else {
+                    StepCopy::Decoded
+                }
+            })
+            .collect();
+        self.copies = copies.into();
+        let any = self.copies.iter().any(|c| *c != StepCopy::None);
+        self.spans = if any {
+            vec![Span::default(); self.width]
+        } else {
+            Vec::new()
+        };
+    }
+
+    /// Per slot, where the field an output column copies lies in the last decoded datum
+    /// (empty unless set up with [`AvroDecoder::copy_fields`]).
+    pub fn spans(&self) -> &[Span] {
+        &self.spans
     }
 
     /// Decodes one datum in Avro binary encoding (no container header, no registry prefix)
@@ -561,7 +691,10 @@ impl AvroDecoder {
         }
         let mut reader = read::Reader::new(bytes, &self.nodes);
         for (i, step) in self.steps.iter().enumerate() {
+            let copy = self.copies.get(i).copied().unwrap_or(StepCopy::None);
+            let start = reader.position();
             let result = match &*step.slots {
+                _ if copy == StepCopy::Only => reader.check(step.node, &mut self.scratch),
                 [] => reader.skip(step.node, 0),
                 [slot] => reader
                     .value(step.node, &mut self.strings, *slot)
@@ -575,6 +708,16 @@ impl AvroDecoder {
             };
             if let Err(e) = result {
                 return Err(malformed(format!("field {}: {e}", self.names[i])));
+            }
+            if copy != StepCopy::None {
+                // A datum is a Kafka record's value, far below 4 GiB; a longer one is not copied.
+                let span = match (u32::try_from(start), u32::try_from(reader.position())) {
+                    (Ok(start), Ok(end)) => Span { start, end },
+                    _ => Span::default(),
+                };
+                for &slot in step.slots.iter() {
+                    self.spans[slot] = span;
+                }
             }
         }
         if reader.remaining() > 0 {
@@ -617,6 +760,8 @@ pub struct AvroEncoder {
     nodes: Arc<[Node]>,
     /// One step per schema field, in schema order.
     steps: Box<[WriteStep]>,
+    /// Per step, the input slot whose bytes it copies (see [`AvroEncoder::copy_columns`]).
+    copy_from: Box<[Option<usize>]>,
 }
 
 impl AvroEncoder {
@@ -649,10 +794,66 @@ impl AvroEncoder {
                 source,
             });
         }
+        let copy_from = vec![None; steps.len()].into();
         Ok(AvroEncoder {
             nodes: Arc::clone(nodes),
             steps: steps.into(),
+            copy_from,
         })
+    }
+
+    /// Sets up zero-copy pass-through: each `(column, slot)` says that output column `column`
+    /// copies input slot `slot` unchanged, and that the source's field has the same type as
+    /// this schema's (the caller checks with [`AvroSchema::same_field_type`]).
+    pub fn copy_columns(&mut self, copies: impl IntoIterator<Item = (usize, usize)>) {
+        for (column, slot) in copies {
+            for (step, from) in self.steps.iter().zip(self.copy_from.iter_mut()) {
+                if matches!(step.source, Source::Column(i) if i == column) {
+                    *from = Some(slot);
+                }
+            }
+        }
+    }
+
+    /// [`AvroEncoder::encode`], except that a field set up by [`AvroEncoder::copy_columns`]
+    /// is written by copying the bytes of `source` (the decoded datum) that its slot's span in
+    /// `spans` names, or, without one, by encoding the slot's value in `input`. Such columns of
+    /// `row` are not read (the projection need not compute them).
+    pub fn encode_copying(
+        &mut self,
+        row: &[Value],
+        input: &[Value],
+        source: &[u8],
+        spans: &[Span],
+        out: &mut Vec<u8>,
+    ) -> Result<(), CodecError> {
+        let start = out.len();
+        for (step, from) in self.steps.iter().zip(self.copy_from.iter()) {
+            let value = match (&step.source, from) {
+                (Source::Constant(bytes), _) => {
+                    out.extend_from_slice(bytes);
+                    continue;
+                }
+                (Source::Column(_), Some(slot)) => {
+                    let bytes = spans
+                        .get(*slot)
+                        .and_then(|span| source.get(span.start as usize..span.end as usize));
+                    if let Some(bytes) = bytes {
+                        out.extend_from_slice(bytes);
+                        continue;
+                    }
+                    input.get(*slot)
+                }
+                (Source::Column(i), None) => row.get(*i),
+            };
+            let result =
+                write::sql_value(&self.nodes, step.node, value.unwrap_or(&Value::Null), out);
+            if let Err(e) = result {
+                out.truncate(start);
+                return Err(unencodable(step, &e));
+            }
+        }
+        Ok(())
     }
 
     /// Appends `row` as one Avro datum (binary encoding, no header) to `out`. A missing
@@ -674,15 +875,20 @@ impl AvroEncoder {
             };
             if let Err(e) = result {
                 out.truncate(start);
-                return Err(CodecError::Unencodable(if e == write::NOT_NULLABLE {
-                    format!("Avro field {} is not nullable (got NULL)", step.name)
-                } else {
-                    format!("Avro field {}: {e}", step.name)
-                }));
+                return Err(unencodable(step, &e));
             }
         }
         Ok(())
     }
+}
+
+/// The error for a value `step`'s field cannot hold.
+fn unencodable(step: &WriteStep, e: &str) -> CodecError {
+    CodecError::Unencodable(if e == write::NOT_NULLABLE {
+        format!("Avro field {} is not nullable (got NULL)", step.name)
+    } else {
+        format!("Avro field {}: {e}", step.name)
+    })
 }
 
 /// The bytes of a field without an output column: its default, else its `null` branch.

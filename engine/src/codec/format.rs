@@ -71,7 +71,7 @@ impl KeyFormat {
                     system: None,
                 }];
                 KeyCodec::Avro {
-                    decoder: AvroDecoder::new(schema, &field)?,
+                    decoder: Box::new(AvroDecoder::new(schema, &field)?),
                     encoder: AvroEncoder::new(schema, &[AVRO_KEY_FIELD.to_string()])?,
                     row: Vec::with_capacity(1),
                 }
@@ -90,8 +90,8 @@ pub enum KeyCodec {
     Json,
     /// Avro keys.
     Avro {
-        /// Reads the wrapping record's one field.
-        decoder: AvroDecoder,
+        /// Reads the wrapping record's one field (boxed: the other variants are empty).
+        decoder: Box<AvroDecoder>,
         /// Writes it.
         encoder: AvroEncoder,
         /// The one-slot row, reused.

@@ -55,11 +55,15 @@ impl Decoder {
         }
     }
 
-    /// Sets up zero-copy pass-through (JSON only; see [`JsonDecoder::copy_fields`]): true if
-    /// this decoder notes copyable value text.
+    /// Sets up zero-copy pass-through (JSON and plain Avro; see [`JsonDecoder::copy_fields`]
+    /// and [`avro::AvroDecoder::copy_fields`]): true if this decoder notes copyable bytes.
     pub fn copy_fields(&mut self, copied: &[bool], copy_only: &[bool]) -> bool {
         match self {
             Decoder::Json(d) => {
+                d.copy_fields(copied, copy_only);
+                true
+            }
+            Decoder::Avro(d) => {
                 d.copy_fields(copied, copy_only);
                 true
             }
@@ -93,6 +97,7 @@ impl Decoder {
     pub fn spans(&self) -> &[json::Span] {
         match self {
             Decoder::Json(d) => d.spans(),
+            Decoder::Avro(d) => d.spans(),
             _ => &[],
         }
     }
@@ -134,11 +139,17 @@ impl Encoder {
         }
     }
 
-    /// Sets up zero-copy pass-through (JSON only; see [`JsonEncoder::copy_columns`]): true if
-    /// this encoder copies value text.
+    /// Sets up zero-copy pass-through (JSON and plain Avro; see [`JsonEncoder::copy_columns`]
+    /// and [`avro::AvroEncoder::copy_columns`]): true if this encoder copies bytes. The caller
+    /// pairs it with a decoder of the same format, and for Avro only copies fields whose types
+    /// are the same on both sides.
     pub fn copy_columns(&mut self, copies: impl IntoIterator<Item = (usize, usize)>) -> bool {
         match self {
             Encoder::Json(e) => {
+                e.copy_columns(copies);
+                true
+            }
+            Encoder::Avro(e) => {
                 e.copy_columns(copies);
                 true
             }
@@ -160,6 +171,7 @@ impl Encoder {
     ) -> Result<(), CodecError> {
         match self {
             Encoder::Json(e) => e.encode_copying(row, input, source, spans, out),
+            Encoder::Avro(e) => e.encode_copying(row, input, source, spans, out),
             other => other.encode(row, out),
         }
     }

@@ -68,6 +68,19 @@ impl PassThrough {
     pub fn is_empty(&self) -> bool {
         self.columns.is_empty()
     }
+
+    /// Keeps only the copies `keep` accepts (the others are computed and encoded as values,
+    /// so the slots they read are no longer copy-only).
+    pub fn retain(&mut self, mut keep: impl FnMut(&CopiedColumn) -> bool) {
+        let copy_only = &mut self.copy_only;
+        self.columns.retain(|c| {
+            let kept = keep(c);
+            if !kept && let Some(only) = copy_only.get_mut(c.slot) {
+                *only = false;
+            }
+            kept
+        });
+    }
 }
 
 #[cfg(test)]
@@ -102,6 +115,18 @@ mod tests {
         let copied: Vec<(usize, usize)> = p.columns.iter().map(|c| (c.output, c.slot)).collect();
         assert_eq!(copied, vec![(0, 1), (1, 2), (2, 0), (5, 2)]);
         assert_eq!(p.copy_only, vec![false, true, true, false, false]);
+    }
+
+    #[test]
+    fn a_copy_left_out_makes_its_slot_decoded_again() {
+        // Slots: id, symbol; `symbol` is copied twice, `id` once.
+        let mut p = of("SELECT id, symbol, symbol AS again FROM t", 3);
+        assert_eq!(p.copy_only, vec![true, true]);
+        p.retain(|c| c.output != 2);
+        let copied: Vec<(usize, usize)> = p.columns.iter().map(|c| (c.output, c.slot)).collect();
+        assert_eq!(copied, vec![(0, 0), (1, 1)]);
+        // `again` now encodes symbol's value, so symbol must be decoded.
+        assert_eq!(p.copy_only, vec![true, false]);
     }
 
     #[test]

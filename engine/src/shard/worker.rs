@@ -330,12 +330,28 @@ impl JobShard {
         let join = JoinRuntime::new(&job, assignment, &settings, &metrics)?;
         // Zero-copy pass-through of unchanged fields where both ends write them alike (not for
         // joins: their output rows are not the consumed record's).
-        let copies = PassThrough::of(&job.plan, job.output.payload);
-        if join.is_none()
-            && !copies.is_empty()
-            && matches!(job.source_format.value, ValueFormat::Json)
-            && matches!(job.sink_format.value, ValueFormat::Json)
-        {
+        let mut copies = PassThrough::of(&job.plan, job.output.payload);
+        let same_format = match (
+            &job.source_format.value,
+            &job.source_format.registry,
+            &job.sink_format.value,
+            &job.sink_format.registry,
+        ) {
+            (ValueFormat::Json, _, ValueFormat::Json, _) => true,
+            // Plain Avro on both ends (a registry source's writer schema varies per record):
+            // a field is copied where both schemas give it the same type.
+            (ValueFormat::Avro(Some(from)), None, ValueFormat::Avro(Some(to)), None) => {
+                let names = job.output_names();
+                copies.retain(|c| {
+                    names.get(c.output).is_some_and(|name| {
+                        from.same_field_type(&job.plan.input[c.slot].name, to, name)
+                    })
+                });
+                true
+            }
+            _ => false,
+        };
+        if join.is_none() && !copies.is_empty() && same_format {
             let mut copied = vec![false; job.plan.input.len()];
             for c in &copies.columns {
                 copied[c.slot] = true;

@@ -47,6 +47,11 @@ impl<'a> Reader<'a> {
         self.bytes.len() - self.pos
     }
 
+    /// Bytes read so far: where the next value starts.
+    pub(super) fn position(&self) -> usize {
+        self.pos
+    }
+
     /// A zig-zag varint `long`.
     #[inline]
     pub(super) fn long(&mut self) -> R<i64> {
@@ -263,6 +268,55 @@ impl<'a> Reader<'a> {
                 return Err("binary value has no SQL type".to_string());
             }
         })
+    }
+
+    /// Reads a top-level field's value as [`Reader::value`] does, refusing what it refuses,
+    /// without building it: for a field the output only copies. Nested values are checked by
+    /// writing their JSON text into `scratch`, which is reused.
+    pub(super) fn check(&mut self, id: NodeId, scratch: &mut String) -> R<()> {
+        let nodes = self.nodes;
+        match &nodes[id] {
+            Node::Null => {}
+            Node::Boolean => {
+                self.boolean()?;
+            }
+            Node::Int | Node::TimeMillis | Node::Date => {
+                self.int()?;
+            }
+            Node::Long | Node::TimeMicros | Node::Timestamp(_) => {
+                self.long()?;
+            }
+            Node::Float => {
+                self.float()?;
+            }
+            Node::Double => {
+                self.double()?;
+            }
+            Node::String | Node::Uuid => {
+                self.str()?;
+            }
+            Node::Enum(symbols) => {
+                self.symbol(symbols)?;
+            }
+            Node::Decimal { scale, fixed, .. } => {
+                self.decimal(*scale, *fixed)?;
+            }
+            Node::BigDecimal => {
+                self.big_decimal()?;
+            }
+            Node::Union(branches) => {
+                let b = self.branch(branches)?;
+                self.check(b, scratch)?;
+            }
+            Node::Array(_) | Node::Map(_) | Node::Record(_) => {
+                scratch.clear();
+                self.json(id, scratch, 0)?;
+            }
+            Node::Bytes | Node::Fixed(_) | Node::Duration => {
+                return Err("binary value has no SQL type".to_string());
+            }
+        }
+        Ok(())
     }
 
     /// Skips one value without building it.

@@ -1275,3 +1275,174 @@ fn repeated_strings_come_from_the_pool_in_plain_and_union_fields() {
     let stats = decoder.strings().stats();
     assert_eq!((stats.hits, stats.misses, stats.held), (2, 2, 2));
 }
+
+// Zero-copy pass-through between plain Avro topics.
+
+const TRADE: &str = r#"
+    {"name":"id","type":"long"},
+    {"name":"symbol","type":"string"},
+    {"name":"price","type":{"type":"bytes","logicalType":"decimal","precision":10,"scale":2}},
+    {"name":"note","type":["null","string"]},
+    {"name":"side","type":{"type":"enum","name":"Side","symbols":["BUY","SELL"]}},
+    {"name":"fills","type":{"type":"array","items":"long"}}
+"#;
+
+fn trade_datum(symbol: AvroValue) -> Vec<u8> {
+    avro_bytes(
+        TRADE,
+        vec![
+            ("id", AvroValue::Long(7)),
+            ("symbol", symbol),
+            ("price", avro_decimal(18_725)),
+            (
+                "note",
+                AvroValue::Union(1, Box::new(AvroValue::String("late fill".into()))),
+            ),
+            ("side", AvroValue::Enum(1, "SELL".into())),
+            (
+                "fills",
+                AvroValue::Array(vec![AvroValue::Long(3), AvroValue::Long(-4)]),
+            ),
+        ],
+    )
+}
+
+/// A decoder of `TRADE` for the query's slots `price, id, symbol, note, side, fills` where
+/// every field is copied and `price` is also read (by a filter).
+fn copying_decoder() -> AvroDecoder {
+    let names = ["price", "id", "symbol", "note", "side", "fills"];
+    let mut decoder = AvroDecoder::new(&schema(TRADE), &inputs(&names)).unwrap();
+    decoder.copy_fields(&[true; 6], &[false, true, true, true, true, true]);
+    decoder
+}
+
+#[test]
+fn copied_fields_pass_through_as_their_bytes_and_copy_only_ones_are_not_built() {
+    let bytes = trade_datum(AvroValue::String("AAPL".into()));
+    let mut decoder = copying_decoder();
+    let mut row = Row::new();
+    decoder.decode(&bytes, &mut row).unwrap();
+    // Only the field read elsewhere is built; the copy-only slots stay NULL.
+    assert_eq!(
+        row,
+        vec![
+            dec("187.25"),
+            Value::Null,
+            Value::Null,
+            Value::Null,
+            Value::Null,
+            Value::Null
+        ]
+    );
+    assert_eq!(decoder.strings().stats().misses, 0, "no string was decoded");
+
+    // The same schema, columns in schema order: the output is the input, byte for byte.
+    let names = columns(&["id", "symbol", "price", "note", "side", "fills"]);
+    let mut encoder = AvroEncoder::new(&schema(TRADE), &names).unwrap();
+    encoder.copy_columns([(0, 1), (1, 2), (2, 0), (3, 3), (4, 4), (5, 5)]);
+    let projected = vec![Value::Null; 6];
+    let mut out = Vec::new();
+    encoder
+        .encode_copying(&projected, &row, &bytes, decoder.spans(), &mut out)
+        .unwrap();
+    assert_eq!(out, bytes);
+
+    // Another schema: fields reordered, one computed (from the row), one left to its default.
+    let sink = r#"
+        {"name":"side","type":{"type":"enum","name":"Side","symbols":["BUY","SELL"]}},
+        {"name":"notional","type":{"type":"bytes","logicalType":"decimal","precision":12,"scale":2}},
+        {"name":"symbol","type":"string"},
+        {"name":"venue","type":"string","default":"XNAS"},
+        {"name":"id","type":"long"}
+    "#;
+    let mut encoder = AvroEncoder::new(
+        &schema(sink),
+        &columns(&["symbol", "id", "side", "notional"]),
+    )
+    .unwrap();
+    encoder.copy_columns([(0, 2), (1, 1), (2, 4)]);
+    let projected = vec![Value::Null, Value::Null, Value::Null, dec("1872.50")];
+    let mut out = Vec::new();
+    encoder
+        .encode_copying(&projected, &row, &bytes, decoder.spans(), &mut out)
+        .unwrap();
+    assert_eq!(
+        out,
+        avro_bytes(
+            sink,
+            vec![
+                ("side", AvroValue::Enum(1, "SELL".into())),
+                ("notional", avro_decimal(187_250)),
+                ("symbol", AvroValue::String("AAPL".into())),
+                ("venue", AvroValue::String("XNAS".into())),
+                ("id", AvroValue::Long(7)),
+            ]
+        )
+    );
+}
+
+#[test]
+fn a_copy_only_field_is_refused_where_decoding_it_would_be() {
+    // `symbol` is copied, never decoded: its bytes are still checked for UTF-8.
+    let mut bytes = trade_datum(AvroValue::String("AAPL".into()));
+    let at = bytes.windows(4).position(|w| w == b"AAPL").unwrap();
+    bytes[at + 1] = 0xff;
+    let mut decoder = copying_decoder();
+    let mut row = Row::new();
+    let message = malformed_message(decoder.decode(&bytes, &mut row).map(|()| row));
+    assert_eq!(
+        message,
+        "field symbol: invalid UTF-8 in a string at byte 1 of 4"
+    );
+    // An enum index past the symbols, likewise (`side` is the byte after `note`'s text).
+    let mut bytes = trade_datum(AvroValue::String("AAPL".into()));
+    let at = bytes.windows(9).position(|w| w == b"late fill").unwrap() + 9;
+    assert_eq!(bytes[at], 2, "zig-zag 1, SELL");
+    bytes[at] = 4;
+    let mut row = Row::new();
+    let message = malformed_message(decoder.decode(&bytes, &mut row).map(|()| row));
+    assert_eq!(
+        message,
+        "field side: invalid enum index 2 (the enum has 2 symbols)"
+    );
+}
+
+#[test]
+fn a_field_is_copied_only_between_the_same_types() {
+    let a = schema(TRADE);
+    let same = |other: &str, name: &str| a.same_field_type(name, &schema(other), name);
+    // The same type under another record and enum name still encodes alike.
+    assert!(same(
+        r#"{"name":"side","type":{"type":"enum","name":"Other","symbols":["BUY","SELL"]}}"#,
+        "side"
+    ));
+    assert!(same(
+        r#"{"name":"fills","type":{"type":"array","items":"long"}}"#,
+        "fills"
+    ));
+    assert!(same(
+        r#"{"name":"note","type":["null","string"],"default":null}"#,
+        "note"
+    ));
+    // Anything that changes the bytes does not.
+    assert!(!same(r#"{"name":"note","type":["string","null"]}"#, "note"));
+    assert!(!same(
+        r#"{"name":"price","type":{"type":"bytes","logicalType":"decimal","precision":12,"scale":2}}"#,
+        "price"
+    ));
+    assert!(!same(
+        r#"{"name":"side","type":{"type":"enum","name":"Side","symbols":["SELL","BUY"]}}"#,
+        "side"
+    ));
+    assert!(!same(
+        r#"{"name":"fills","type":{"type":"array","items":"int"}}"#,
+        "fills"
+    ));
+    assert!(!same(r#"{"name":"id","type":"int"}"#, "id"));
+    assert!(!same(
+        r#"{"name":"symbol","type":{"type":"string","logicalType":"uuid"}}"#,
+        "symbol"
+    ));
+    // A field the other schema does not have.
+    assert!(!a.same_field_type("id", &schema(r#"{"name":"x","type":"long"}"#), "id"));
+}
