@@ -13,6 +13,10 @@
 //! - `decoded`: every field decoded into values and every column encoded from them (what a job
 //!   whose sink is not JSON, or whose columns are computed, does).
 //!
+//! The same four run over the trades as plain Avro datums to an Avro sink (`avro/...`), where
+//! `pass_through` copies the five columns' bytes (the sink schema gives them the source's types)
+//! and checks, without building, the copy-only ones.
+//!
 //! and each with the shard's pools (one decoded row, one result row and one output buffer,
 //! reused for every record; the decoder's string pool on) or without them (a new row, result
 //! row and output buffer per record, each allocated once at its final size, the output buffer
@@ -27,14 +31,17 @@ use std::hint::black_box;
 use std::time::Duration;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use ferris_engine::codec::format::StreamFormat;
+use std::sync::Arc;
+
+use ferris_engine::codec::avro::AvroSchema;
+use ferris_engine::codec::format::{StreamFormat, ValueFormat};
 use ferris_engine::codec::{Decoder, Encoder};
 use ferris_engine::exec::Pipeline;
 use ferris_engine::exec::passthrough::PassThrough;
 use ferris_engine::sql::parse_statements;
-use ferris_engine::sql::planner::{QueryPlan, plan};
+use ferris_engine::sql::planner::{InputField, QueryPlan, plan};
 use ferris_engine::value::Row;
-use ferris_tools::trades::{TradesCatalog, write_trades};
+use ferris_tools::trades::{COLUMNS, TradesCatalog, write_trades};
 
 const RECORDS: usize = 65_536;
 const JOB: &str = "SELECT symbol, side, price, quantity, price * quantity AS notional, account \
@@ -43,6 +50,60 @@ const JOB: &str = "SELECT symbol, side, price, quantity, price * quantity AS not
 /// Counts allocations, so each workload's allocations per record are printed before it is timed.
 #[global_allocator]
 static ALLOCATOR: ferris_tools::alloc::Counting = ferris_tools::alloc::Counting;
+
+/// The trades' schema for the Avro runs (`ferris gen trades` writes prices with 2 decimals).
+const TRADE_AVRO: &str = r#"{"type":"record","name":"Trade","fields":[
+  {"name":"symbol","type":"string"},
+  {"name":"price","type":{"type":"bytes","logicalType":"decimal","precision":10,"scale":2}},
+  {"name":"quantity","type":"long"},
+  {"name":"side","type":"string"},
+  {"name":"ts","type":"long"},
+  {"name":"account","type":"string"}
+]}"#;
+
+/// The job's output schema for the Avro runs: the copied fields with the source's types.
+const BIG_TRADE_AVRO: &str = r#"{"type":"record","name":"BigTrade","fields":[
+  {"name":"symbol","type":"string"},
+  {"name":"side","type":"string"},
+  {"name":"price","type":{"type":"bytes","logicalType":"decimal","precision":10,"scale":2}},
+  {"name":"quantity","type":"long"},
+  {"name":"notional","type":{"type":"bytes","logicalType":"decimal","precision":20,"scale":2}},
+  {"name":"account","type":"string"}
+]}"#;
+
+fn avro(schema: &str) -> StreamFormat {
+    StreamFormat {
+        value: ValueFormat::Avro(Some(Arc::new(
+            AvroSchema::parse(schema).expect("a valid schema"),
+        ))),
+        ..StreamFormat::default()
+    }
+}
+
+/// The trades as plain Avro datums of [`TRADE_AVRO`] (decoded from JSON by the engine).
+fn avro_trades(json: &[Vec<u8>]) -> Vec<Vec<u8>> {
+    let fields: Vec<InputField> = COLUMNS
+        .iter()
+        .map(|c| InputField {
+            name: c.to_string(),
+            system: None,
+        })
+        .collect();
+    let names: Vec<String> = COLUMNS.iter().map(|c| c.to_string()).collect();
+    let mut decoder = StreamFormat::default()
+        .decoder(&fields)
+        .expect("a JSON decoder");
+    let mut encoder = avro(TRADE_AVRO).encoder(&names).expect("an Avro encoder");
+    let mut row = Row::new();
+    json.iter()
+        .map(|line| {
+            decoder.decode(line, &mut row).expect("a trade decodes");
+            let mut out = Vec::new();
+            encoder.encode(&row, &mut out).expect("a trade encodes");
+            out
+        })
+        .collect()
+}
 
 /// The trades as `ferris gen trades --seed 42` writes them, one record per line.
 fn trades() -> Vec<Vec<u8>> {
@@ -75,11 +136,15 @@ struct Path {
 }
 
 impl Path {
-    fn new(plan: &QueryPlan, pass_through: bool, pooled: bool) -> Path {
-        let json = StreamFormat::default();
+    fn new(plan: &QueryPlan, avro_path: bool, pass_through: bool, pooled: bool) -> Path {
+        let (source, sink) = if avro_path {
+            (avro(TRADE_AVRO), avro(BIG_TRADE_AVRO))
+        } else {
+            (StreamFormat::default(), StreamFormat::default())
+        };
         let names: Vec<String> = plan.projection.iter().map(|c| c.name.clone()).collect();
-        let mut decoder = json.decoder(&plan.input).expect("a JSON decoder");
-        let mut encoder = json.encoder(&names).expect("a JSON encoder");
+        let mut decoder = source.decoder(&plan.input).expect("a decoder");
+        let mut encoder = sink.encoder(&names).expect("an encoder");
         let mut copy_skip = Vec::new();
         if pass_through {
             let copies = PassThrough::of(plan, names.len());
@@ -176,48 +241,52 @@ impl Stages {
 fn pipeline(c: &mut Criterion) {
     let stmts = parse_statements(JOB).expect("the job parses");
     let plan = plan(&stmts[0], &TradesCatalog).expect("the job plans");
-    let records = trades();
+    let json = trades();
+    let avro = avro_trades(&json);
     let mut g = c.benchmark_group("pipeline");
     g.throughput(Throughput::Elements(RECORDS as u64));
-    let mut expected = None;
-    for pass_through in [true, false] {
-        for pooled in [true, false] {
-            let name = format!(
-                "{}/{}",
-                if pass_through {
-                    "pass_through"
+    for (avro_path, records) in [(false, &json), (true, &avro)] {
+        let mut expected = None;
+        for pass_through in [true, false] {
+            for pooled in [true, false] {
+                let name = format!(
+                    "{}{}/{}",
+                    if avro_path { "avro/" } else { "" },
+                    if pass_through {
+                        "pass_through"
+                    } else {
+                        "decoded"
+                    },
+                    if pooled { "pools" } else { "no_pools" }
+                );
+                let mut path = Path::new(&plan, avro_path, pass_through, pooled);
+                // The first pass fills the pools; the second is the steady state.
+                let written = path.run(records, true);
+                let before = path.stages.decoder.string_stats();
+                let (allocs, bytes) = ferris_tools::alloc::per_item(RECORDS, || {
+                    assert_eq!(path.run(records, true), written);
+                });
+                let after = path.stages.decoder.string_stats();
+                let (hits, misses) = (after.hits - before.hits, after.misses - before.misses);
+                let strings = if hits + misses == 0 {
+                    "no strings decoded".to_string()
                 } else {
-                    "decoded"
-                },
-                if pooled { "pools" } else { "no_pools" }
-            );
-            let mut path = Path::new(&plan, pass_through, pooled);
-            // The first pass fills the pools; the second is the steady state.
-            let written = path.run(&records, true);
-            let before = path.stages.decoder.string_stats();
-            let (allocs, bytes) = ferris_tools::alloc::per_item(RECORDS, || {
-                assert_eq!(path.run(&records, true), written);
-            });
-            let after = path.stages.decoder.string_stats();
-            let (hits, misses) = (after.hits - before.hits, after.misses - before.misses);
-            let strings = if hits + misses == 0 {
-                "no strings decoded".to_string()
-            } else {
-                format!(
-                    "string pool hit rate {:.1}% of {} strings ({} held)",
-                    100.0 * hits as f64 / (hits + misses) as f64,
-                    hits + misses,
-                    after.held
-                )
-            };
-            eprintln!(
-                "pipeline/{name}: {allocs:.2} allocations ({bytes:.0} bytes) per record at steady state; {strings}"
-            );
-            // Every way writes the same output.
-            assert_eq!(*expected.get_or_insert(written), written);
-            g.bench_function(&name, |b| {
-                b.iter(|| assert_eq!(path.run(black_box(&records), false).0, written.0))
-            });
+                    format!(
+                        "string pool hit rate {:.1}% of {} strings ({} held)",
+                        100.0 * hits as f64 / (hits + misses) as f64,
+                        hits + misses,
+                        after.held
+                    )
+                };
+                eprintln!(
+                    "pipeline/{name}: {allocs:.2} allocations ({bytes:.0} bytes) per record at steady state; {strings}"
+                );
+                // Every way writes the same output.
+                assert_eq!(*expected.get_or_insert(written), written);
+                g.bench_function(&name, |b| {
+                    b.iter(|| assert_eq!(path.run(black_box(records), false).0, written.0))
+                });
+            }
         }
     }
     g.finish();
