@@ -35,6 +35,21 @@ fn start_with(name: &str, brokers: &str, sql: &str, extra: &[&str]) -> FerrisPro
     FerrisProcess::spawn(name, &args).expect("start ferris run")
 }
 
+/// The `/metrics` text at `addr` once the shard has counted `records` input records (it stores
+/// its counters after each batch), or after 10 s.
+fn final_metrics(addr: &str, records: f64) -> String {
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let text = http_get(addr, "/metrics").unwrap_or_default();
+        if metric_sum(&text, "ferris_records_in_total") >= records
+            || std::time::Instant::now() > deadline
+        {
+            return text;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
 fn read(brokers: &str, topic: &str, expected: usize) -> Vec<Consumed> {
     consume_all(
         brokers,
@@ -481,17 +496,7 @@ fn plain_avro_fields_pass_through_to_an_avro_sink_byte_for_byte() {
     let mut ferris = start_with(test, &brokers, &sql, &["--metrics-addr", &metrics]);
     let out = read(&brokers, &sink, 3);
     let dlq = read(&brokers, &format!("{sink}.dlq"), 1);
-    // The shard stores its counters after each batch: wait for the one that read all five.
-    let deadline = std::time::Instant::now() + Duration::from_secs(10);
-    let text = loop {
-        let text = http_get(&metrics, "/metrics").unwrap_or_default();
-        if metric_sum(&text, "ferris_records_in_total") >= 5.0
-            || std::time::Instant::now() > deadline
-        {
-            break text;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    };
+    let text = final_metrics(&metrics, 5.0);
     let status = ferris.terminate(Duration::from_secs(20)).expect("SIGTERM");
     let log = ferris.output();
     assert!(status.success(), "exit {status}\n{log}");
@@ -530,6 +535,127 @@ fn plain_avro_fields_pass_through_to_an_avro_sink_byte_for_byte() {
     assert_eq!(
         dlq_reasons(&dlq),
         vec!["malformed Avro: field symbol: invalid UTF-8 in a string at byte 1 of 4".to_string()],
+        "{log}"
+    );
+    assert_eq!(dlq[0].payload.as_deref(), Some(&values[3][..]));
+}
+
+const PASS_PROTO: &str = r#"syntax = "proto3";
+package pass;
+
+message Trade {
+  int64 id = 1;
+  string symbol = 2;
+  optional string venue = 3;
+  int64 quantity = 4;
+  string account = 5;
+}
+
+message Big {
+  string symbol = 1;
+  int64 id = 2;
+  optional string venue = 3;
+  int64 doubled = 4;
+  string account = 5;
+}
+"#;
+
+#[test]
+fn plain_protobuf_strings_pass_through_to_a_protobuf_sink_byte_for_byte() {
+    use prost::Message as _;
+    use prost_reflect::{DynamicMessage, Value as P};
+
+    let test = "plain_protobuf_strings_pass_through_to_a_protobuf_sink_byte_for_byte";
+    let Some(brokers) = broker_or_skip(test) else {
+        return;
+    };
+    let (source, sink) = (unique_name("proto-trades"), unique_name("proto-big"));
+    for topic in [&source, &sink] {
+        create_topic(&brokers, topic, 1).expect("topic");
+    }
+    let dir = scratch_dir().expect("scratch");
+    let proto = dir.join(format!("{source}.proto"));
+    std::fs::write(&proto, PASS_PROTO).expect("write proto");
+    let pool = protox::compile([&proto], [&dir]).expect("compile");
+    let pool = prost_reflect::DescriptorPool::from_file_descriptor_set(pool).expect("pool");
+    let (trade, big) = (
+        pool.get_message_by_name("pass.Trade").expect("Trade"),
+        pool.get_message_by_name("pass.Big").expect("Big"),
+    );
+    let encode = |id: i64, symbol: &str, venue: Option<&str>, quantity: i64, account: &str| {
+        let mut m = DynamicMessage::new(trade.clone());
+        m.set_field_by_name("id", P::I64(id));
+        m.set_field_by_name("symbol", P::String(symbol.into()));
+        if let Some(v) = venue {
+            m.set_field_by_name("venue", P::String(v.into()));
+        }
+        m.set_field_by_name("quantity", P::I64(quantity));
+        m.set_field_by_name("account", P::String(account.into()));
+        m.encode_to_vec()
+    };
+    let mut values = vec![
+        encode(1, "AAPL", Some("XNAS"), 100, "ACC-1"),
+        encode(2, "MSFT", None, 3, "ACC-2"),
+        encode(3, "ZERO", None, 0, "ACC-3"),
+    ];
+    // `account` is only copied, never read by the query: its bytes are still checked.
+    let mut bad = encode(4, "BAD", None, 1, "AC-4");
+    let at = bad.windows(4).position(|w| w == b"AC-4").expect("account");
+    bad[at + 2] = 0xff;
+    values.push(bad);
+    values.push(encode(5, "TINY", None, 1, "ACC-5"));
+    produce_values(&brokers, &source, &values);
+
+    let file = proto.display();
+    let sql = format!(
+        "CREATE STREAM big AS \
+           SELECT symbol, id, venue, quantity * 2 AS doubled, account FROM trades \
+           WHERE quantity > 0 \
+           WITH ('trades.topic' = '{source}', 'trades.format' = 'protobuf', \
+                 'trades.protobuf.file' = '{file}', 'trades.protobuf.message' = 'pass.Trade', \
+                 'big.topic' = '{sink}', 'big.format' = 'protobuf', \
+                 'big.protobuf.file' = '{file}', 'big.protobuf.message' = 'pass.Big');"
+    );
+    let metrics = format!("127.0.0.1:{}", free_port().expect("port"));
+    let mut ferris = start_with(test, &brokers, &sql, &["--metrics-addr", &metrics]);
+    let out = read(&brokers, &sink, 3);
+    let dlq = read(&brokers, &format!("{sink}.dlq"), 1);
+    let text = final_metrics(&metrics, 5.0);
+    let status = ferris.terminate(Duration::from_secs(20)).expect("SIGTERM");
+    let log = ferris.output();
+    assert!(status.success(), "exit {status}\n{log}");
+    // Every string is copied, none decoded.
+    let lookups = metric_sum(&text, "ferris_string_pool_hits_total")
+        + metric_sum(&text, "ferris_string_pool_misses_total");
+    assert_eq!(lookups, 0.0, "string pool lookups\n{text}\n{log}");
+
+    let datum = |symbol: &str, id: i64, venue: Option<&str>, doubled: i64, account: &str| {
+        let mut m = DynamicMessage::new(big.clone());
+        m.set_field_by_name("symbol", P::String(symbol.into()));
+        m.set_field_by_name("id", P::I64(id));
+        if let Some(v) = venue {
+            m.set_field_by_name("venue", P::String(v.into()));
+        }
+        m.set_field_by_name("doubled", P::I64(doubled));
+        m.set_field_by_name("account", P::String(account.into()));
+        m.encode_to_vec()
+    };
+    let want = vec![
+        datum("AAPL", 1, Some("XNAS"), 200, "ACC-1"),
+        datum("MSFT", 2, None, 6, "ACC-2"),
+        datum("TINY", 5, None, 2, "ACC-5"),
+    ];
+    let got: Vec<Vec<u8>> = out
+        .iter()
+        .map(|c| c.payload.clone().unwrap_or_default())
+        .collect();
+    assert_eq!(got, want, "Protobuf output\n{log}");
+    assert_eq!(
+        dlq_reasons(&dlq),
+        vec![format!(
+            "malformed Protobuf: field 'account' (5) at byte {}: invalid UTF-8 in string at offset 2",
+            at - 2
+        )],
         "{log}"
     );
     assert_eq!(dlq[0].payload.as_deref(), Some(&values[3][..]));

@@ -55,8 +55,9 @@ impl Decoder {
         }
     }
 
-    /// Sets up zero-copy pass-through (JSON and plain Avro; see [`JsonDecoder::copy_fields`]
-    /// and [`avro::AvroDecoder::copy_fields`]): true if this decoder notes copyable bytes.
+    /// Sets up zero-copy pass-through (JSON, plain Avro and plain Protobuf; see
+    /// [`JsonDecoder::copy_fields`], [`avro::AvroDecoder::copy_fields`] and
+    /// [`protobuf::ProtobufDecoder::copy_fields`]): true if this decoder notes copyable bytes.
     pub fn copy_fields(&mut self, copied: &[bool], copy_only: &[bool]) -> bool {
         match self {
             Decoder::Json(d) => {
@@ -67,7 +68,11 @@ impl Decoder {
                 d.copy_fields(copied, copy_only);
                 true
             }
-            _ => false,
+            Decoder::Protobuf(d) => {
+                d.copy_fields(copied, copy_only);
+                true
+            }
+            Decoder::Registry(_) => false,
         }
     }
 
@@ -98,7 +103,8 @@ impl Decoder {
         match self {
             Decoder::Json(d) => d.spans(),
             Decoder::Avro(d) => d.spans(),
-            _ => &[],
+            Decoder::Protobuf(d) => d.spans(),
+            Decoder::Registry(_) => &[],
         }
     }
 }
@@ -139,10 +145,11 @@ impl Encoder {
         }
     }
 
-    /// Sets up zero-copy pass-through (JSON and plain Avro; see [`JsonEncoder::copy_columns`]
-    /// and [`avro::AvroEncoder::copy_columns`]): true if this encoder copies bytes. The caller
-    /// pairs it with a decoder of the same format, and for Avro only copies fields whose types
-    /// are the same on both sides.
+    /// Sets up zero-copy pass-through (JSON, plain Avro and plain Protobuf; see
+    /// [`JsonEncoder::copy_columns`], [`avro::AvroEncoder::copy_columns`] and
+    /// [`protobuf::ProtobufEncoder::copy_columns`]): true if this encoder copies bytes. The
+    /// caller pairs it with a decoder of the same format, and for Avro and Protobuf only copies
+    /// fields whose types are the same on both sides.
     pub fn copy_columns(&mut self, copies: impl IntoIterator<Item = (usize, usize)>) -> bool {
         match self {
             Encoder::Json(e) => {
@@ -153,7 +160,11 @@ impl Encoder {
                 e.copy_columns(copies);
                 true
             }
-            _ => false,
+            Encoder::Protobuf(e) => {
+                e.copy_columns(copies);
+                true
+            }
+            Encoder::Framed { .. } => false,
         }
     }
 
@@ -172,6 +183,7 @@ impl Encoder {
         match self {
             Encoder::Json(e) => e.encode_copying(row, input, source, spans, out),
             Encoder::Avro(e) => e.encode_copying(row, input, source, spans, out),
+            Encoder::Protobuf(e) => e.encode_copying(row, input, source, spans, out),
             other => other.encode(row, out),
         }
     }

@@ -112,6 +112,22 @@ pub enum MessageRef<'a> {
 }
 
 impl ProtoSchema {
+    /// True when field `name` of this message and field `other_name` of `other`'s are both
+    /// singular `string` fields with the same presence (both `optional`, or both implicit), so
+    /// that one's bytes after the tag are the other's value: what zero-copy pass-through copies.
+    pub fn same_string_field(&self, name: &str, other: &ProtoSchema, other_name: &str) -> bool {
+        let (Some(a), Some(b)) = (
+            self.descriptor().get_field_by_name(name),
+            other.descriptor().get_field_by_name(other_name),
+        ) else {
+            return false;
+        };
+        let string = |f: &prost_reflect::FieldDescriptor| {
+            matches!(f.kind(), Kind::String) && !f.is_list() && !f.is_map()
+        };
+        string(&a) && string(&b) && a.supports_presence() == b.supports_presence()
+    }
+
     /// Compiles `path` (imports resolved relative to its directory; the well-known types
     /// `google/protobuf/*.proto` come with protox) and finds `message` (full name like
     /// `shop.Order`, or a bare name if unique).

@@ -349,6 +349,16 @@ impl JobShard {
                 });
                 true
             }
+            // Plain Protobuf on both ends: singular strings with the same presence.
+            (ValueFormat::Protobuf(Some(from)), None, ValueFormat::Protobuf(Some(to)), None) => {
+                let names = job.output_names();
+                copies.retain(|c| {
+                    names.get(c.output).is_some_and(|name| {
+                        from.same_string_field(&job.plan.input[c.slot].name, to, name)
+                    })
+                });
+                true
+            }
             _ => false,
         };
         if join.is_none() && !copies.is_empty() && same_format {

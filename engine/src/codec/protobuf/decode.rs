@@ -7,6 +7,7 @@ use prost_reflect::{DynamicMessage, FieldDescriptor, Kind, MessageDescriptor};
 
 use super::wire::{self, WireError};
 use super::{FORMAT, ProtoSchema, Scalar, Shape, Special, json};
+use crate::codec::json::Span;
 use crate::codec::strings::StringPool;
 use crate::error::CodecError;
 use crate::sql::planner::InputField;
@@ -47,6 +48,22 @@ pub struct ProtobufDecoder {
     scratch: Vec<u8>,
     /// Short strings decoded before, per slot (see [`StringPool`]).
     strings: StringPool,
+    /// Per entry, what the output copies of it (see [`ProtobufDecoder::copy_fields`]).
+    copies: Vec<Copy>,
+    /// Per slot, the bytes of its field's last occurrence in the record (after the tag), for
+    /// the slots the output copies; none where the field is absent.
+    spans: Vec<Span>,
+}
+
+/// How the output uses a string field's bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Copy {
+    /// Not copied: decoded as usual.
+    None,
+    /// Copied and also read elsewhere: decoded, and its bytes noted.
+    Decoded,
+    /// Only copied: checked (UTF-8) as decoding would check it, not built, its bytes noted.
+    Only,
 }
 
 /// One field the query reads.
@@ -160,7 +177,43 @@ impl ProtobufDecoder {
             ranges: vec![Vec::new(); n],
             scratch: Vec::new(),
             strings: StringPool::new(fields.len()),
+            copies: vec![Copy::None; n],
+            spans: Vec::new(),
         })
+    }
+
+    /// Sets up zero-copy pass-through of singular `string` fields: `copied[slot]` when an
+    /// output column copies the slot's field, `copy_only[slot]` when nothing else reads it.
+    /// After [`ProtobufDecoder::decode`], [`ProtobufDecoder::spans`] holds the bytes of each
+    /// copied field's last occurrence (its length and text), for an encoder whose field is a
+    /// `string` with the same presence; a copy-only field is checked for UTF-8 as decoding it
+    /// would be, but not built (its slot holds no value of this record). Other fields are
+    /// decoded as before.
+    pub fn copy_fields(&mut self, copied: &[bool], copy_only: &[bool]) {
+        let at = |v: &[bool], slot: usize| v.get(slot).copied().unwrap_or(false);
+        for (e, copy) in self.entries.iter().zip(self.copies.iter_mut()) {
+            let slots = || std::iter::once(e.slot).chain(e.also.iter().copied());
+            *copy = if !matches!(e.shape, Shape::Scalar(Scalar::String))
+                || !slots().any(|s| at(copied, s))
+            {
+                Copy::None
+            } else if slots().all(|s| at(copied, s) && at(copy_only, s)) {
+                Copy::Only
+            } else {
+                Copy::Decoded
+            };
+        }
+        self.spans = if self.copies.iter().any(|c| *c != Copy::None) {
+            vec![Span::default(); self.width]
+        } else {
+            Vec::new()
+        };
+    }
+
+    /// Per slot, where the string an output column copies lies in the last decoded record
+    /// (empty unless set up with [`ProtobufDecoder::copy_fields`]).
+    pub fn spans(&self) -> &[Span] {
+        &self.spans
     }
 
     /// Decodes one serialized message (no registry prefix) into `row`: the row gets one slot
@@ -173,6 +226,7 @@ impl ProtobufDecoder {
             self.seen.fill(0);
             self.generation = 1;
         }
+        self.spans.fill(Span::default());
         let result = self.walk(bytes, row).and_then(|()| self.finish(bytes, row));
         if result.is_err() {
             for e in &self.entries {
@@ -236,6 +290,35 @@ impl ProtobufDecoder {
         self.seen[i] = self.generation;
         let entry = &self.entries[i];
         match &entry.shape {
+            Shape::Scalar(s) if self.copies[i] != Copy::None => {
+                let value_start = *pos;
+                if self.copies[i] == Copy::Only {
+                    if wire_type != wire::LEN {
+                        return Err(FieldError::WireType {
+                            found: wire_type,
+                            kind: s.name(),
+                        });
+                    }
+                    utf8(wire::len_delimited(bytes, pos)?)?;
+                } else {
+                    let v = read_scalar(
+                        s,
+                        wire_type,
+                        bytes,
+                        pos,
+                        Some((&mut self.strings, entry.slot)),
+                    )?;
+                    put(&mut row[entry.slot], v);
+                }
+                // A record is far below 4 GiB; a longer one is not copied from.
+                let span = match (u32::try_from(value_start), u32::try_from(*pos)) {
+                    (Ok(start), Ok(end)) => Span { start, end },
+                    _ => Span::default(),
+                };
+                for slot in std::iter::once(entry.slot).chain(entry.also.iter().copied()) {
+                    self.spans[slot] = span;
+                }
+            }
             Shape::Scalar(s) => put(
                 &mut row[entry.slot],
                 read_scalar(

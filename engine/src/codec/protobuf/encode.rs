@@ -9,6 +9,7 @@ use prost_reflect::{DynamicMessage, FieldDescriptor, MessageDescriptor};
 
 use super::wire::{self, put_varint, varint_len};
 use super::{EnumNames, ProtoSchema, Scalar, Shape, Shown, Special, field_list, json};
+use crate::codec::json::Span;
 use crate::error::CodecError;
 use crate::value::{Decimal, Value, write_timestamp};
 
@@ -21,6 +22,9 @@ pub struct ProtobufEncoder {
     /// Scratch space for a wrapper's body and for number text.
     scratch: Vec<u8>,
     text: String,
+    /// Per target, the input slot whose bytes it copies (see
+    /// [`ProtobufEncoder::copy_columns`]).
+    copy_from: Vec<Option<usize>>,
 }
 
 /// One output column and the field it writes.
@@ -80,10 +84,74 @@ impl ProtobufEncoder {
         targets.sort_by_key(|t| t.field.number());
         Ok(ProtobufEncoder {
             message,
+            copy_from: vec![None; targets.len()],
             targets,
             scratch: Vec::new(),
             text: String::new(),
         })
+    }
+
+    /// Sets up zero-copy pass-through: each `(column, slot)` says that output column `column`
+    /// copies input slot `slot` unchanged, a `string` field of the source with the same
+    /// presence as this one's (the caller checks with [`ProtoSchema::same_string_field`]).
+    ///
+    /// [`ProtoSchema::same_string_field`]: super::ProtoSchema::same_string_field
+    pub fn copy_columns(&mut self, copies: impl IntoIterator<Item = (usize, usize)>) {
+        for (column, slot) in copies {
+            for (t, from) in self.targets.iter().zip(self.copy_from.iter_mut()) {
+                if t.column == column && matches!(t.shape, Shape::Scalar(Scalar::String)) {
+                    *from = Some(slot);
+                }
+            }
+        }
+    }
+
+    /// [`ProtobufEncoder::encode`], except that a field set up by
+    /// [`ProtobufEncoder::copy_columns`] is written as its tag and the bytes of `source` (the
+    /// decoded record) its slot's span in `spans` names, or, without one (the field was absent),
+    /// from the slot's value in `input`. Such columns of `row` are not read.
+    pub fn encode_copying(
+        &mut self,
+        row: &[Value],
+        input: &[Value],
+        source: &[u8],
+        spans: &[Span],
+        out: &mut Vec<u8>,
+    ) -> Result<(), CodecError> {
+        let start = out.len();
+        for (t, from) in self.targets.iter().zip(self.copy_from.iter()) {
+            let value = match from {
+                Some(slot) => {
+                    let bytes = spans
+                        .get(*slot)
+                        .filter(|span| !span.is_none())
+                        .and_then(|span| source.get(span.start as usize..span.end as usize));
+                    if let Some(bytes) = bytes {
+                        out.extend_from_slice(&t.tag);
+                        out.extend_from_slice(bytes);
+                        continue;
+                    }
+                    input.get(*slot)
+                }
+                None => row.get(t.column),
+            };
+            let value = value.unwrap_or(&Value::Null);
+            if value.is_null() {
+                continue;
+            }
+            if let Err(e) = write_field(
+                t,
+                value,
+                &self.message,
+                &mut self.scratch,
+                &mut self.text,
+                out,
+            ) {
+                out.truncate(start);
+                return Err(unencodable(value, t, &self.message, &e));
+            }
+        }
+        Ok(())
     }
 
     /// Appends `row` as one serialized message (no registry prefix) to `out`. A missing
@@ -104,16 +172,21 @@ impl ProtobufEncoder {
                 out,
             ) {
                 out.truncate(start);
-                return Err(CodecError::Unencodable(format!(
-                    "{} as field '{}' of {}: {e}",
-                    Shown(value),
-                    t.field.name(),
-                    self.message.full_name()
-                )));
+                return Err(unencodable(value, t, &self.message, &e));
             }
         }
         Ok(())
     }
+}
+
+/// The error for `value`, which field `t` of `message` cannot hold.
+fn unencodable(value: &Value, t: &Target, message: &MessageDescriptor, e: &str) -> CodecError {
+    CodecError::Unencodable(format!(
+        "{} as field '{}' of {}: {e}",
+        Shown(value),
+        t.field.name(),
+        message.full_name()
+    ))
 }
 
 fn write_field(

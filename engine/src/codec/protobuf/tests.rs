@@ -1230,3 +1230,110 @@ fn money_types_can_be_imported_from_an_in_memory_source() {
     let bytes = encode(&schema, &["amount", "fee"], &row).unwrap();
     assert_eq!(decode(&schema, &["amount", "fee"], &bytes).unwrap(), row);
 }
+
+// Zero-copy pass-through of strings between plain Protobuf topics.
+
+const PASS: &str = r#"syntax = "proto3";
+package t;
+message Trade { int64 id = 1; string symbol = 2; optional string venue = 3; string account = 4; string side = 5; }
+message Out { string account = 1; int64 id = 2; string symbol = 7; optional string venue = 8; optional string side = 9; }
+"#;
+
+fn pass(message: &str) -> ProtoSchema {
+    ProtoSchema::from_source("pass.proto", PASS, MessageRef::Name(message)).unwrap()
+}
+
+fn trade_bytes(symbol: &str) -> Vec<u8> {
+    let mut m = DynamicMessage::new(pass("Trade").descriptor().clone());
+    m.set_field_by_name("id", PValue::I64(7));
+    m.set_field_by_name("symbol", PValue::String(symbol.into()));
+    m.set_field_by_name("account", PValue::String("ACC-1".into()));
+    m.set_field_by_name("side", PValue::String("BUY".into()));
+    m.encode_to_vec()
+}
+
+/// A decoder of `Trade` for the slots `id, symbol, venue, account`, all copied, none read
+/// elsewhere.
+fn copying_decoder() -> ProtobufDecoder {
+    let mut decoder = ProtobufDecoder::new(
+        &pass("Trade"),
+        &inputs(&["id", "symbol", "venue", "account"]),
+    )
+    .unwrap();
+    decoder.copy_fields(&[true; 4], &[true; 4]);
+    decoder
+}
+
+#[test]
+fn copied_strings_pass_through_as_their_bytes_and_are_not_built() {
+    let (from, to) = (pass("Trade"), pass("Out"));
+    assert!(from.same_string_field("symbol", &to, "symbol"));
+    assert!(from.same_string_field("venue", &to, "venue"));
+    assert!(from.same_string_field("account", &to, "account"));
+    // Not copied: another presence, another type, a missing field.
+    assert!(!from.same_string_field("side", &to, "side"));
+    assert!(!from.same_string_field("id", &to, "id"));
+    assert!(!from.same_string_field("symbol", &to, "nope"));
+
+    let bytes = trade_bytes("AAPL");
+    let mut decoder = copying_decoder();
+    let mut row = Row::new();
+    decoder.decode(&bytes, &mut row).unwrap();
+    // `id` is no string, so it is decoded; the strings are not built; `venue` is absent.
+    assert_eq!(
+        row,
+        vec![Value::BigInt(7), Value::Null, Value::Null, Value::Null]
+    );
+    let pool = decoder.strings().stats();
+    assert_eq!((pool.hits, pool.misses), (0, 0), "no string was decoded");
+
+    let mut encoder =
+        ProtobufEncoder::new(&to, &["account", "id", "symbol", "venue"].map(String::from)).unwrap();
+    // What the shard sets up: the string columns copy, `id` is computed.
+    encoder.copy_columns([(0, 3), (2, 1), (3, 2)]);
+    let projected = vec![Value::Null, Value::BigInt(7), Value::Null, Value::Null];
+    let mut out = Vec::new();
+    encoder
+        .encode_copying(&projected, &row, &bytes, decoder.spans(), &mut out)
+        .unwrap();
+    let mut want = DynamicMessage::new(to.descriptor().clone());
+    want.set_field_by_name("account", PValue::String("ACC-1".into()));
+    want.set_field_by_name("id", PValue::I64(7));
+    want.set_field_by_name("symbol", PValue::String("AAPL".into()));
+    assert_eq!(out, want.encode_to_vec());
+
+    // The next record has a venue and no account: nothing of the first one is left over.
+    let mut m = DynamicMessage::new(from.descriptor().clone());
+    m.set_field_by_name("symbol", PValue::String("MSFT".into()));
+    m.set_field_by_name("venue", PValue::String("XNAS".into()));
+    let bytes = m.encode_to_vec();
+    decoder.decode(&bytes, &mut row).unwrap();
+    let projected = vec![Value::Null, Value::BigInt(0), Value::Null, Value::Null];
+    out.clear();
+    encoder
+        .encode_copying(&projected, &row, &bytes, decoder.spans(), &mut out)
+        .unwrap();
+    let mut want = DynamicMessage::new(to.descriptor().clone());
+    want.set_field_by_name("symbol", PValue::String("MSFT".into()));
+    want.set_field_by_name("venue", PValue::String("XNAS".into()));
+    assert_eq!(out, want.encode_to_vec());
+}
+
+#[test]
+fn a_copy_only_string_is_still_checked_for_utf8() {
+    let mut bytes = trade_bytes("AAPL");
+    let at = bytes.windows(4).position(|w| w == b"AAPL").unwrap();
+    bytes[at + 1] = 0xff;
+    let mut decoder = copying_decoder();
+    let mut row = Row::new();
+    match decoder.decode(&bytes, &mut row) {
+        Err(CodecError::Malformed { message, .. }) => assert_eq!(
+            message,
+            format!(
+                "field 'symbol' (2) at byte {}: invalid UTF-8 in string at offset 1",
+                at - 2
+            )
+        ),
+        other => panic!("expected a malformed record, got {other:?}"),
+    }
+}
