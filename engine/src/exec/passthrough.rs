@@ -1,9 +1,11 @@
 //! Pass-through columns: output columns that copy an input payload field unchanged
 //! (`SELECT symbol, ...`). When the source and sink formats write such a field with the same
-//! bytes (JSON to JSON), the shard copies the field's bytes from the consumed record into the
-//! output record instead of decoding it into a value and encoding it again: the field is copied
-//! once, and a string field costs no allocation. A field that is also read by the filter or by
-//! a computed column is decoded as well (its value is needed) but still copied as bytes.
+//! bytes (JSON to JSON; plain Avro to Avro where both schemas give the field the same type;
+//! singular strings from plain Protobuf to Protobuf), the shard copies the field's bytes from
+//! the consumed record into the output record instead of decoding it into a value and encoding
+//! it again: the field is copied once, and a string field costs no allocation. A field that is
+//! also read by the filter or by a computed column is decoded as well (its value is needed) but
+//! still copied as bytes.
 
 use crate::sql::expr::Expr;
 use crate::sql::planner::QueryPlan;
