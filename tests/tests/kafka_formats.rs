@@ -35,18 +35,53 @@ fn start_with(name: &str, brokers: &str, sql: &str, extra: &[&str]) -> FerrisPro
     FerrisProcess::spawn(name, &args).expect("start ferris run")
 }
 
-/// The `/metrics` text at `addr` once the shard has counted `records` input records (it stores
-/// its counters after each batch), or after 10 s.
-fn final_metrics(addr: &str, records: f64) -> String {
+/// What a pass-through job did: see [`run_pass_through`].
+struct PassThroughRun {
+    /// The sink's payloads, in order.
+    outputs: Vec<Vec<u8>>,
+    dead_letters: Vec<Consumed>,
+    /// The string pool's hits and misses: how many strings were decoded.
+    lookups: f64,
+    log: String,
+}
+
+/// Runs `sql` on one shard with `/metrics` on, reads `outputs` records of `sink` and one dead
+/// letter, reads the string pool's counters once the shard has counted all `records` inputs (it
+/// stores its counters after each batch; at most 10 s later), and stops it cleanly.
+fn run_pass_through(
+    test: &str,
+    brokers: &str,
+    sql: &str,
+    sink: &str,
+    outputs: usize,
+    records: usize,
+) -> PassThroughRun {
+    let metrics = format!("127.0.0.1:{}", free_port().expect("port"));
+    let mut ferris = start_with(test, brokers, sql, &["--metrics-addr", &metrics]);
+    let out = read(brokers, sink, outputs);
+    let dead_letters = read(brokers, &format!("{sink}.dlq"), 1);
     let deadline = std::time::Instant::now() + Duration::from_secs(10);
-    loop {
-        let text = http_get(addr, "/metrics").unwrap_or_default();
-        if metric_sum(&text, "ferris_records_in_total") >= records
+    let text = loop {
+        let text = http_get(&metrics, "/metrics").unwrap_or_default();
+        if metric_sum(&text, "ferris_records_in_total") >= records as f64
             || std::time::Instant::now() > deadline
         {
-            return text;
+            break text;
         }
         std::thread::sleep(Duration::from_millis(50));
+    };
+    let status = ferris.terminate(Duration::from_secs(20)).expect("SIGTERM");
+    let log = format!("{}\n{text}", ferris.output());
+    assert!(status.success(), "exit {status}\n{log}");
+    PassThroughRun {
+        outputs: out
+            .iter()
+            .map(|c| c.payload.clone().unwrap_or_default())
+            .collect(),
+        dead_letters,
+        lookups: metric_sum(&text, "ferris_string_pool_hits_total")
+            + metric_sum(&text, "ferris_string_pool_misses_total"),
+        log,
     }
 }
 
@@ -492,19 +527,11 @@ fn plain_avro_fields_pass_through_to_an_avro_sink_byte_for_byte() {
                  'trades.avro.schema' = '{TRADE_AVRO}', \
                  'big.topic' = '{sink}', 'big.format' = 'avro', 'big.avro.schema' = '{BIG_AVRO}');"
     );
-    let metrics = format!("127.0.0.1:{}", free_port().expect("port"));
-    let mut ferris = start_with(test, &brokers, &sql, &["--metrics-addr", &metrics]);
-    let out = read(&brokers, &sink, 3);
-    let dlq = read(&brokers, &format!("{sink}.dlq"), 1);
-    let text = final_metrics(&metrics, 5.0);
-    let status = ferris.terminate(Duration::from_secs(20)).expect("SIGTERM");
-    let log = ferris.output();
-    assert!(status.success(), "exit {status}\n{log}");
+    let run = run_pass_through(test, &brokers, &sql, &sink, 3, 5);
+    let log = &run.log;
     // Of the strings, only `venue` (not copied) was decoded, once ("XNAS"; NULLs are not
     // strings): the copied `symbol`s never went through the string pool.
-    let lookups = metric_sum(&text, "ferris_string_pool_hits_total")
-        + metric_sum(&text, "ferris_string_pool_misses_total");
-    assert_eq!(lookups, 1.0, "string pool lookups\n{text}\n{log}");
+    assert_eq!(run.lookups, 1.0, "string pool lookups\n{log}");
 
     let big = apache_avro::Schema::parse_str(BIG_AVRO).expect("sink schema");
     let datum = |id: i64, symbol: &str, price: i128, notional: i128, venue: Option<&str>| {
@@ -527,17 +554,13 @@ fn plain_avro_fields_pass_through_to_an_avro_sink_byte_for_byte() {
         datum(2, "MSFT", -5_000, -15_000, None),
         datum(5, "TINY", 1, 1, None),
     ];
-    let got: Vec<Vec<u8>> = out
-        .iter()
-        .map(|c| c.payload.clone().unwrap_or_default())
-        .collect();
-    assert_eq!(got, want, "Avro output\n{log}");
+    assert_eq!(run.outputs, want, "Avro output\n{log}");
     assert_eq!(
-        dlq_reasons(&dlq),
+        dlq_reasons(&run.dead_letters),
         vec!["malformed Avro: field symbol: invalid UTF-8 in a string at byte 1 of 4".to_string()],
         "{log}"
     );
-    assert_eq!(dlq[0].payload.as_deref(), Some(&values[3][..]));
+    assert_eq!(run.dead_letters[0].payload.as_deref(), Some(&values[3][..]));
 }
 
 const PASS_PROTO: &str = r#"syntax = "proto3";
@@ -616,18 +639,10 @@ fn plain_protobuf_strings_pass_through_to_a_protobuf_sink_byte_for_byte() {
                  'big.topic' = '{sink}', 'big.format' = 'protobuf', \
                  'big.protobuf.file' = '{file}', 'big.protobuf.message' = 'pass.Big');"
     );
-    let metrics = format!("127.0.0.1:{}", free_port().expect("port"));
-    let mut ferris = start_with(test, &brokers, &sql, &["--metrics-addr", &metrics]);
-    let out = read(&brokers, &sink, 3);
-    let dlq = read(&brokers, &format!("{sink}.dlq"), 1);
-    let text = final_metrics(&metrics, 5.0);
-    let status = ferris.terminate(Duration::from_secs(20)).expect("SIGTERM");
-    let log = ferris.output();
-    assert!(status.success(), "exit {status}\n{log}");
+    let run = run_pass_through(test, &brokers, &sql, &sink, 3, 5);
+    let log = &run.log;
     // Every string is copied, none decoded.
-    let lookups = metric_sum(&text, "ferris_string_pool_hits_total")
-        + metric_sum(&text, "ferris_string_pool_misses_total");
-    assert_eq!(lookups, 0.0, "string pool lookups\n{text}\n{log}");
+    assert_eq!(run.lookups, 0.0, "string pool lookups\n{log}");
 
     let datum = |symbol: &str, id: i64, venue: Option<&str>, doubled: i64, account: &str| {
         let mut m = DynamicMessage::new(big.clone());
@@ -645,20 +660,16 @@ fn plain_protobuf_strings_pass_through_to_a_protobuf_sink_byte_for_byte() {
         datum("MSFT", 2, None, 6, "ACC-2"),
         datum("TINY", 5, None, 2, "ACC-5"),
     ];
-    let got: Vec<Vec<u8>> = out
-        .iter()
-        .map(|c| c.payload.clone().unwrap_or_default())
-        .collect();
-    assert_eq!(got, want, "Protobuf output\n{log}");
+    assert_eq!(run.outputs, want, "Protobuf output\n{log}");
     assert_eq!(
-        dlq_reasons(&dlq),
+        dlq_reasons(&run.dead_letters),
         vec![format!(
             "malformed Protobuf: field 'account' (5) at byte {}: invalid UTF-8 in string at offset 2",
             at - 2
         )],
         "{log}"
     );
-    assert_eq!(dlq[0].payload.as_deref(), Some(&values[3][..]));
+    assert_eq!(run.dead_letters[0].payload.as_deref(), Some(&values[3][..]));
 }
 
 const ORDER_PROTO: &str = r#"syntax = "proto3";

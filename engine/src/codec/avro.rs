@@ -655,6 +655,9 @@ impl AvroDecoder {
             .map(|step| {
                 if !step.slots.iter().any(|&s| at(copied, s)) {
                     StepCopy::None
+                } else if read::zero_width(&self.nodes, step.node, 0) {
+                    // No bytes to copy (`null`, an empty record): encoded from its value.
+                    StepCopy::Decoded
                 } else if step
                     .slots
                     .iter()
@@ -835,10 +838,7 @@ impl AvroEncoder {
                     continue;
                 }
                 (Source::Column(_), Some(slot)) => {
-                    let bytes = spans
-                        .get(*slot)
-                        .and_then(|span| source.get(span.start as usize..span.end as usize));
-                    if let Some(bytes) = bytes {
+                    if let Some(bytes) = Span::bytes(spans, *slot, source) {
                         out.extend_from_slice(bytes);
                         continue;
                     }

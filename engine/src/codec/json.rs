@@ -88,6 +88,15 @@ impl Span {
     pub fn is_none(self) -> bool {
         self.start == self.end
     }
+
+    /// The bytes of `source` that slot `slot`'s span in `spans` names, if it has one.
+    #[inline]
+    pub fn bytes<'a>(spans: &[Span], slot: usize, source: &'a [u8]) -> Option<&'a [u8]> {
+        spans
+            .get(slot)
+            .filter(|span| !span.is_none())
+            .and_then(|span| source.get(span.start as usize..span.end as usize))
+    }
 }
 
 impl JsonDecoder {
@@ -934,11 +943,7 @@ impl JsonEncoder {
             out.extend_from_slice(prefix);
             let value = match self.copy_from[i] {
                 Some(slot) => {
-                    let text = spans
-                        .get(slot)
-                        .filter(|span| !span.is_none())
-                        .and_then(|span| source.get(span.start as usize..span.end as usize));
-                    if let Some(text) = text {
+                    if let Some(text) = Span::bytes(spans, slot, source) {
                         out.extend_from_slice(text);
                         continue;
                     }

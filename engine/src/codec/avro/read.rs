@@ -495,7 +495,7 @@ fn deeper(depth: usize) -> R<usize> {
 }
 
 /// Whether a value of `id` may take no bytes at all.
-fn zero_width(nodes: &[Node], id: NodeId, depth: usize) -> bool {
+pub(super) fn zero_width(nodes: &[Node], id: NodeId, depth: usize) -> bool {
     match &nodes[id] {
         Node::Null => true,
         Node::Fixed(0) | Node::Decimal { fixed: Some(0), .. } => true,

@@ -1446,3 +1446,41 @@ fn a_field_is_copied_only_between_the_same_types() {
     // A field the other schema does not have.
     assert!(!a.same_field_type("id", &schema(r#"{"name":"x","type":"long"}"#), "id"));
 }
+
+#[test]
+fn a_copied_field_of_no_bytes_is_encoded_from_its_value() {
+    // `empty` takes no bytes in a datum: there is nothing to copy, so it is decoded and
+    // encoded like any computed column, and the output is still the input.
+    let fields = r#"
+        {"name":"id","type":"long"},
+        {"name":"empty","type":{"type":"record","name":"E","fields":[]}},
+        {"name":"nothing","type":"null"}
+    "#;
+    let bytes = avro_bytes(
+        fields,
+        vec![
+            ("id", AvroValue::Long(-3)),
+            ("empty", AvroValue::Record(vec![])),
+            ("nothing", AvroValue::Null),
+        ],
+    );
+    let names = ["id", "empty", "nothing"];
+    let mut decoder = AvroDecoder::new(&schema(fields), &inputs(&names)).unwrap();
+    decoder.copy_fields(&[true; 3], &[true; 3]);
+    let mut row = Row::new();
+    decoder.decode(&bytes, &mut row).unwrap();
+    assert_eq!(row, vec![Value::Null, json("{}"), Value::Null]);
+    let mut encoder = AvroEncoder::new(&schema(fields), &columns(&names)).unwrap();
+    encoder.copy_columns([(0, 0), (1, 1), (2, 2)]);
+    let mut out = Vec::new();
+    encoder
+        .encode_copying(
+            &vec![Value::Null; 3],
+            &row,
+            &bytes,
+            decoder.spans(),
+            &mut out,
+        )
+        .unwrap();
+    assert_eq!(out, bytes);
+}

@@ -122,11 +122,7 @@ impl ProtobufEncoder {
         for (t, from) in self.targets.iter().zip(self.copy_from.iter()) {
             let value = match from {
                 Some(slot) => {
-                    let bytes = spans
-                        .get(*slot)
-                        .filter(|span| !span.is_none())
-                        .and_then(|span| source.get(span.start as usize..span.end as usize));
-                    if let Some(bytes) = bytes {
+                    if let Some(bytes) = Span::bytes(spans, *slot, source) {
                         out.extend_from_slice(&t.tag);
                         out.extend_from_slice(bytes);
                         continue;
@@ -136,19 +132,17 @@ impl ProtobufEncoder {
                 None => row.get(t.column),
             };
             let value = value.unwrap_or(&Value::Null);
-            if value.is_null() {
-                continue;
-            }
-            if let Err(e) = write_field(
+            let written = write_column(
                 t,
                 value,
                 &self.message,
                 &mut self.scratch,
                 &mut self.text,
                 out,
-            ) {
+            );
+            if let Err(e) = written {
                 out.truncate(start);
-                return Err(unencodable(value, t, &self.message, &e));
+                return Err(e);
             }
         }
         Ok(())
@@ -160,33 +154,43 @@ impl ProtobufEncoder {
         let start = out.len();
         for t in &self.targets {
             let value = row.get(t.column).unwrap_or(&Value::Null);
-            if value.is_null() {
-                continue;
-            }
-            if let Err(e) = write_field(
+            let written = write_column(
                 t,
                 value,
                 &self.message,
                 &mut self.scratch,
                 &mut self.text,
                 out,
-            ) {
+            );
+            if let Err(e) = written {
                 out.truncate(start);
-                return Err(unencodable(value, t, &self.message, &e));
+                return Err(e);
             }
         }
         Ok(())
     }
 }
 
-/// The error for `value`, which field `t` of `message` cannot hold.
-fn unencodable(value: &Value, t: &Target, message: &MessageDescriptor, e: &str) -> CodecError {
-    CodecError::Unencodable(format!(
-        "{} as field '{}' of {}: {e}",
-        Shown(value),
-        t.field.name(),
-        message.full_name()
-    ))
+/// Writes `value` as field `t` of `message` (nothing for `NULL`: the field is left unset).
+fn write_column(
+    t: &Target,
+    value: &Value,
+    message: &MessageDescriptor,
+    scratch: &mut Vec<u8>,
+    text: &mut String,
+    out: &mut Vec<u8>,
+) -> Result<(), CodecError> {
+    if value.is_null() {
+        return Ok(());
+    }
+    write_field(t, value, message, scratch, text, out).map_err(|e| {
+        CodecError::Unencodable(format!(
+            "{} as field '{}' of {}: {e}",
+            Shown(value),
+            t.field.name(),
+            message.full_name()
+        ))
+    })
 }
 
 fn write_field(
