@@ -830,49 +830,41 @@ impl AvroEncoder {
         spans: &[Span],
         out: &mut Vec<u8>,
     ) -> Result<(), CodecError> {
+        self.write(row, Some((input, source, spans)), out)
+    }
+
+    /// Appends `row` as one Avro datum (binary encoding, no header) to `out`. A missing
+    /// trailing value is `NULL`. On error nothing is appended.
+    pub fn encode(&mut self, row: &[Value], out: &mut Vec<u8>) -> Result<(), CodecError> {
+        self.write(row, None, out)
+    }
+
+    /// [`AvroEncoder::encode`], copying as [`AvroEncoder::encode_copying`] does when given the
+    /// decoded datum (`input`, `source`, `spans`).
+    fn write(
+        &mut self,
+        row: &[Value],
+        copying: Option<(&[Value], &[u8], &[Span])>,
+        out: &mut Vec<u8>,
+    ) -> Result<(), CodecError> {
         let start = out.len();
         for (step, from) in self.steps.iter().zip(self.copy_from.iter()) {
-            let value = match (&step.source, from) {
-                (Source::Constant(bytes), _) => {
+            let value = match (&step.source, from, copying) {
+                (Source::Constant(bytes), _, _) => {
                     out.extend_from_slice(bytes);
                     continue;
                 }
-                (Source::Column(_), Some(slot)) => {
+                (Source::Column(_), Some(slot), Some((input, source, spans))) => {
                     if let Some(bytes) = Span::bytes(spans, *slot, source) {
                         out.extend_from_slice(bytes);
                         continue;
                     }
                     input.get(*slot)
                 }
-                (Source::Column(i), None) => row.get(*i),
+                (Source::Column(i), _, _) => row.get(*i),
             };
             let result =
                 write::sql_value(&self.nodes, step.node, value.unwrap_or(&Value::Null), out);
-            if let Err(e) = result {
-                out.truncate(start);
-                return Err(unencodable(step, &e));
-            }
-        }
-        Ok(())
-    }
-
-    /// Appends `row` as one Avro datum (binary encoding, no header) to `out`. A missing
-    /// trailing value is `NULL`. On error nothing is appended.
-    pub fn encode(&mut self, row: &[Value], out: &mut Vec<u8>) -> Result<(), CodecError> {
-        let start = out.len();
-        for step in self.steps.iter() {
-            let result = match &step.source {
-                Source::Constant(bytes) => {
-                    out.extend_from_slice(bytes);
-                    Ok(())
-                }
-                Source::Column(i) => write::sql_value(
-                    &self.nodes,
-                    step.node,
-                    row.get(*i).unwrap_or(&Value::Null),
-                    out,
-                ),
-            };
             if let Err(e) = result {
                 out.truncate(start);
                 return Err(unencodable(step, &e));

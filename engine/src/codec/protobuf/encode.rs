@@ -118,10 +118,27 @@ impl ProtobufEncoder {
         spans: &[Span],
         out: &mut Vec<u8>,
     ) -> Result<(), CodecError> {
+        self.write(row, Some((input, source, spans)), out)
+    }
+
+    /// Appends `row` as one serialized message (no registry prefix) to `out`. A missing
+    /// trailing value is `NULL` (the field is left unset). On error nothing is appended.
+    pub fn encode(&mut self, row: &[Value], out: &mut Vec<u8>) -> Result<(), CodecError> {
+        self.write(row, None, out)
+    }
+
+    /// [`ProtobufEncoder::encode`], copying as [`ProtobufEncoder::encode_copying`] does when
+    /// given the decoded record (`input`, `source`, `spans`).
+    fn write(
+        &mut self,
+        row: &[Value],
+        copying: Option<(&[Value], &[u8], &[Span])>,
+        out: &mut Vec<u8>,
+    ) -> Result<(), CodecError> {
         let start = out.len();
         for (t, from) in self.targets.iter().zip(self.copy_from.iter()) {
-            let value = match from {
-                Some(slot) => {
+            let value = match (from, copying) {
+                (Some(slot), Some((input, source, spans))) => {
                     if let Some(bytes) = Span::bytes(spans, *slot, source) {
                         out.extend_from_slice(&t.tag);
                         out.extend_from_slice(bytes);
@@ -129,31 +146,9 @@ impl ProtobufEncoder {
                     }
                     input.get(*slot)
                 }
-                None => row.get(t.column),
+                _ => row.get(t.column),
             };
             let value = value.unwrap_or(&Value::Null);
-            let written = write_column(
-                t,
-                value,
-                &self.message,
-                &mut self.scratch,
-                &mut self.text,
-                out,
-            );
-            if let Err(e) = written {
-                out.truncate(start);
-                return Err(e);
-            }
-        }
-        Ok(())
-    }
-
-    /// Appends `row` as one serialized message (no registry prefix) to `out`. A missing
-    /// trailing value is `NULL` (the field is left unset). On error nothing is appended.
-    pub fn encode(&mut self, row: &[Value], out: &mut Vec<u8>) -> Result<(), CodecError> {
-        let start = out.len();
-        for t in &self.targets {
-            let value = row.get(t.column).unwrap_or(&Value::Null);
             let written = write_column(
                 t,
                 value,
