@@ -49,7 +49,7 @@ pub struct ProtobufDecoder {
     /// Short strings decoded before, per slot (see [`StringPool`]).
     strings: StringPool,
     /// Per entry, what the output copies of it (see [`ProtobufDecoder::copy_fields`]).
-    copies: Vec<Copy>,
+    copies: Vec<StringCopy>,
     /// Per slot, the bytes of its field's last occurrence in the record (after the tag), for
     /// the slots the output copies; none where the field is absent.
     spans: Vec<Span>,
@@ -57,7 +57,7 @@ pub struct ProtobufDecoder {
 
 /// How the output uses a string field's bytes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Copy {
+enum StringCopy {
     /// Not copied: decoded as usual.
     None,
     /// Copied and also read elsewhere: decoded, and its bytes noted.
@@ -177,7 +177,7 @@ impl ProtobufDecoder {
             ranges: vec![Vec::new(); n],
             scratch: Vec::new(),
             strings: StringPool::new(fields.len()),
-            copies: vec![Copy::None; n],
+            copies: vec![StringCopy::None; n],
             spans: Vec::new(),
         })
     }
@@ -196,14 +196,14 @@ impl ProtobufDecoder {
             *copy = if !matches!(e.shape, Shape::Scalar(Scalar::String))
                 || !slots().any(|s| at(copied, s))
             {
-                Copy::None
+                StringCopy::None
             } else if slots().all(|s| at(copied, s) && at(copy_only, s)) {
-                Copy::Only
+                StringCopy::Only
             } else {
-                Copy::Decoded
+                StringCopy::Decoded
             };
         }
-        self.spans = if self.copies.iter().any(|c| *c != Copy::None) {
+        self.spans = if self.copies.iter().any(|c| *c != StringCopy::None) {
             vec![Span::default(); self.width]
         } else {
             Vec::new()
@@ -290,9 +290,9 @@ impl ProtobufDecoder {
         self.seen[i] = self.generation;
         let entry = &self.entries[i];
         match &entry.shape {
-            Shape::Scalar(s) if self.copies[i] != Copy::None => {
+            Shape::Scalar(s) if self.copies[i] != StringCopy::None => {
                 let value_start = *pos;
-                if self.copies[i] == Copy::Only {
+                if self.copies[i] == StringCopy::Only {
                     if wire_type != wire::LEN {
                         return Err(FieldError::WireType {
                             found: wire_type,
