@@ -79,7 +79,7 @@ use apache_avro::Schema;
 use apache_avro::schema::Name;
 use hashbrown::HashMap;
 
-use crate::codec::json::Span;
+use crate::codec::copy::{FieldCopy, Span};
 use crate::codec::strings::StringPool;
 use crate::error::CodecError;
 use crate::sql::planner::InputField;
@@ -573,22 +573,11 @@ pub struct AvroDecoder {
     /// Short strings decoded before, per slot (see [`StringPool`]).
     strings: StringPool,
     /// Per step, what the output copies of it (see [`AvroDecoder::copy_fields`]).
-    copies: Box<[StepCopy]>,
+    copies: Box<[FieldCopy]>,
     /// Per slot, the bytes of its field in the last datum, for the slots the output copies.
     spans: Vec<Span>,
     /// Reused to check nested values that are only copied.
     scratch: String,
-}
-
-/// How the output uses one top-level field's bytes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum StepCopy {
-    /// Not copied: decoded into its slots (or skipped) as usual.
-    None,
-    /// Copied and also read (by the filter or a computed column): decoded, and its bytes noted.
-    Decoded,
-    /// Only copied: checked as decoding would check it, not built, and its bytes noted.
-    Only,
 }
 
 impl AvroDecoder {
@@ -635,7 +624,7 @@ impl AvroDecoder {
             payload_slots: payload_slots.into(),
             width: fields.len(),
             strings: StringPool::new(fields.len()),
-            copies: vec![StepCopy::None; record.len()].into(),
+            copies: vec![FieldCopy::None; record.len()].into(),
             spans: Vec::new(),
             scratch: String::new(),
         })
@@ -648,29 +637,19 @@ impl AvroDecoder {
     /// field is checked as decoding it would be (a datum that does not decode is refused the
     /// same way) but its slot stays `NULL`.
     pub fn copy_fields(&mut self, copied: &[bool], copy_only: &[bool]) {
-        let at = |v: &[bool], slot: usize| v.get(slot).copied().unwrap_or(false);
-        let copies: Vec<StepCopy> = self
+        let nodes = &self.nodes;
+        self.copies = self
             .steps
             .iter()
-            .map(|step| {
-                if !step.slots.iter().any(|&s| at(copied, s)) {
-                    StepCopy::None
-                } else if read::zero_width(&self.nodes, step.node, 0) {
+            .map(
+                |step| match FieldCopy::of(step.slots.iter().copied(), copied, copy_only) {
                     // No bytes to copy (`null`, an empty record): encoded from its value.
-                    StepCopy::Decoded
-                } else if step
-                    .slots
-                    .iter()
-                    .all(|&s| at(copied, s) && at(copy_only, s))
-                {
-                    StepCopy::Only
-                } else {
-                    StepCopy::Decoded
-                }
-            })
+                    FieldCopy::Only if read::zero_width(nodes, step.node, 0) => FieldCopy::Decoded,
+                    copy => copy,
+                },
+            )
             .collect();
-        self.copies = copies.into();
-        let any = self.copies.iter().any(|c| *c != StepCopy::None);
+        let any = self.copies.iter().any(|c| *c != FieldCopy::None);
         self.spans = if any {
             vec![Span::default(); self.width]
         } else {
@@ -694,10 +673,10 @@ impl AvroDecoder {
         }
         let mut reader = read::Reader::new(bytes, &self.nodes);
         for (i, step) in self.steps.iter().enumerate() {
-            let copy = self.copies.get(i).copied().unwrap_or(StepCopy::None);
+            let copy = self.copies[i];
             let start = reader.position();
             let result = match &*step.slots {
-                _ if copy == StepCopy::Only => reader.check(step.node, &mut self.scratch),
+                _ if copy == FieldCopy::Only => reader.check(step.node, &mut self.scratch),
                 [] => reader.skip(step.node, 0),
                 [slot] => reader
                     .value(step.node, &mut self.strings, *slot)
@@ -712,12 +691,8 @@ impl AvroDecoder {
             if let Err(e) = result {
                 return Err(malformed(format!("field {}: {e}", self.names[i])));
             }
-            if copy != StepCopy::None {
-                // A datum is a Kafka record's value, far below 4 GiB; a longer one is not copied.
-                let span = match (u32::try_from(start), u32::try_from(reader.position())) {
-                    (Ok(start), Ok(end)) => Span { start, end },
-                    _ => Span::default(),
-                };
+            if copy != FieldCopy::None {
+                let span = Span::new(start, reader.position());
                 for &slot in step.slots.iter() {
                     self.spans[slot] = span;
                 }

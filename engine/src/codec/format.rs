@@ -181,6 +181,25 @@ pub struct FormatError {
 }
 
 impl StreamFormat {
+    /// Whether an output column that copies this source's field `from` unchanged may be written
+    /// to `sink`'s field `to` as the field's bytes in the consumed record (zero-copy
+    /// pass-through): always between JSON topics; between plain Avro topics where both schemas
+    /// give the fields the same type; between plain Protobuf topics for singular strings of the
+    /// same presence. Never with a Schema Registry on the Avro or Protobuf side (a source's
+    /// writer schema varies per record), nor from one format to another.
+    pub fn copies_as(&self, sink: &StreamFormat, from: &str, to: &str) -> bool {
+        match (&self.value, &self.registry, &sink.value, &sink.registry) {
+            (ValueFormat::Json, _, ValueFormat::Json, _) => true,
+            (ValueFormat::Avro(Some(a)), None, ValueFormat::Avro(Some(b)), None) => {
+                a.same_field_type(from, b, to)
+            }
+            (ValueFormat::Protobuf(Some(a)), None, ValueFormat::Protobuf(Some(b)), None) => {
+                a.same_string_field(from, b, to)
+            }
+            _ => false,
+        }
+    }
+
     /// The format a stream's properties describe; `lookup(key)` gives the value of
     /// `'<stream>.<key>'`. Schema files are read and compiled here, once. `sink` says whether
     /// the stream is written (a sink always needs its schema; a registry source does not).
@@ -431,6 +450,31 @@ mod tests {
 
     fn props<'a>(pairs: &'a [(&'a str, &'a str)]) -> impl Fn(&str) -> Option<&'a str> {
         move |key| pairs.iter().rev().find(|(k, _)| *k == key).map(|(_, v)| *v)
+    }
+
+    #[test]
+    fn fields_are_copied_as_bytes_only_between_formats_that_write_them_alike() {
+        let avro = |long: &str| StreamFormat {
+            value: ValueFormat::Avro(Some(Arc::new(
+                AvroSchema::parse(&format!(
+                    r#"{{"type":"record","name":"R","fields":[{{"name":"id","type":"{long}"}}]}}"#
+                ))
+                .unwrap(),
+            ))),
+            ..StreamFormat::default()
+        };
+        let json = StreamFormat::default();
+        // JSON writes any value as its text: any field, under any name.
+        assert!(json.copies_as(&json, "id", "other"));
+        assert!(avro("long").copies_as(&avro("long"), "id", "id"));
+        assert!(!avro("long").copies_as(&avro("int"), "id", "id"));
+        assert!(!avro("long").copies_as(&json, "id", "id"));
+        assert!(!json.copies_as(&avro("long"), "id", "id"));
+        // A registry source names its writer schema per record: never copied from.
+        let mut framed = avro("long");
+        framed.registry = Some(RegistryClient::new("http://127.0.0.1:1").unwrap());
+        assert!(!framed.copies_as(&avro("long"), "id", "id"));
+        assert!(!avro("long").copies_as(&framed, "id", "id"));
     }
 
     #[test]

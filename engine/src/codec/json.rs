@@ -26,6 +26,7 @@ use serde::de::{
 };
 use serde_json::value::RawValue;
 
+use super::copy::Span;
 use super::strings::StringPool;
 use crate::error::CodecError;
 use crate::sql::planner::InputField;
@@ -70,33 +71,6 @@ pub struct JsonDecoder {
     spans: Vec<Span>,
     /// Short strings decoded before, per slot (see [`StringPool`]).
     strings: StringPool,
-}
-
-/// Where a field's value text lies in a decoded record: `start..end`, empty for none.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub struct Span {
-    /// The first byte.
-    pub start: u32,
-    /// Just past the last byte.
-    pub end: u32,
-}
-
-impl Span {
-    const NONE: Span = Span { start: 0, end: 0 };
-
-    /// True when there is no copyable text.
-    pub fn is_none(self) -> bool {
-        self.start == self.end
-    }
-
-    /// The bytes of `source` that slot `slot`'s span in `spans` names, if it has one.
-    #[inline]
-    pub fn bytes<'a>(spans: &[Span], slot: usize, source: &'a [u8]) -> Option<&'a [u8]> {
-        spans
-            .get(slot)
-            .filter(|span| !span.is_none())
-            .and_then(|span| source.get(span.start as usize..span.end as usize))
-    }
 }
 
 impl JsonDecoder {

@@ -15,6 +15,7 @@
 //!   [`Encoder`] each shard builds from it once.
 
 pub mod avro;
+pub mod copy;
 pub mod csv;
 pub mod format;
 pub mod json;
@@ -99,7 +100,7 @@ impl Decoder {
 
     /// The copyable value text of the last record, per input slot (empty unless set up).
     #[inline]
-    pub fn spans(&self) -> &[json::Span] {
+    pub fn spans(&self) -> &[copy::Span] {
         match self {
             Decoder::Json(d) => d.spans(),
             Decoder::Avro(d) => d.spans(),
@@ -177,7 +178,7 @@ impl Encoder {
         row: &[Value],
         input: &[Value],
         source: &[u8],
-        spans: &[json::Span],
+        spans: &[copy::Span],
         out: &mut Vec<u8>,
     ) -> Result<(), CodecError> {
         match self {

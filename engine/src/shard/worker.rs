@@ -25,7 +25,7 @@ use super::state::{
     CHECKPOINT_PARTITION, Emit, OUTPUT_PARTITION, ShardMsg, StateShard, checkpoint_topic,
 };
 use super::wake::WakeSignal;
-use crate::codec::format::{KeyCodec, ValueFormat};
+use crate::codec::format::KeyCodec;
 use crate::codec::json::{encode_array, write_value};
 use crate::codec::{Decoder, Encoder};
 use crate::connector::kafka::{
@@ -331,37 +331,14 @@ impl JobShard {
         // Zero-copy pass-through of unchanged fields where both ends write them alike (not for
         // joins: their output rows are not the consumed record's).
         let mut copies = PassThrough::of(&job.plan, job.output.payload);
-        let same_format = match (
-            &job.source_format.value,
-            &job.source_format.registry,
-            &job.sink_format.value,
-            &job.sink_format.registry,
-        ) {
-            (ValueFormat::Json, _, ValueFormat::Json, _) => true,
-            // Plain Avro on both ends (a registry source's writer schema varies per record):
-            // a field is copied where both schemas give it the same type.
-            (ValueFormat::Avro(Some(from)), None, ValueFormat::Avro(Some(to)), None) => {
-                let names = job.output_names();
-                copies.retain(|c| {
-                    names.get(c.output).is_some_and(|name| {
-                        from.same_field_type(&job.plan.input[c.slot].name, to, name)
-                    })
-                });
-                true
-            }
-            // Plain Protobuf on both ends: singular strings with the same presence.
-            (ValueFormat::Protobuf(Some(from)), None, ValueFormat::Protobuf(Some(to)), None) => {
-                let names = job.output_names();
-                copies.retain(|c| {
-                    names.get(c.output).is_some_and(|name| {
-                        from.same_string_field(&job.plan.input[c.slot].name, to, name)
-                    })
-                });
-                true
-            }
-            _ => false,
-        };
-        if join.is_none() && !copies.is_empty() && same_format {
+        let names = job.output_names();
+        copies.retain(|c| {
+            names.get(c.output).is_some_and(|name| {
+                job.source_format
+                    .copies_as(&job.sink_format, &job.plan.input[c.slot].name, name)
+            })
+        });
+        if join.is_none() && !copies.is_empty() {
             let mut copied = vec![false; job.plan.input.len()];
             for c in &copies.columns {
                 copied[c.slot] = true;

@@ -7,7 +7,7 @@ use prost_reflect::{DynamicMessage, FieldDescriptor, Kind, MessageDescriptor};
 
 use super::wire::{self, WireError};
 use super::{FORMAT, ProtoSchema, Scalar, Shape, Special, json};
-use crate::codec::json::Span;
+use crate::codec::copy::{FieldCopy, Span};
 use crate::codec::strings::StringPool;
 use crate::error::CodecError;
 use crate::sql::planner::InputField;
@@ -49,21 +49,10 @@ pub struct ProtobufDecoder {
     /// Short strings decoded before, per slot (see [`StringPool`]).
     strings: StringPool,
     /// Per entry, what the output copies of it (see [`ProtobufDecoder::copy_fields`]).
-    copies: Vec<StringCopy>,
+    copies: Vec<FieldCopy>,
     /// Per slot, the bytes of its field's last occurrence in the record (after the tag), for
     /// the slots the output copies; none where the field is absent.
     spans: Vec<Span>,
-}
-
-/// How the output uses a string field's bytes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum StringCopy {
-    /// Not copied: decoded as usual.
-    None,
-    /// Copied and also read elsewhere: decoded, and its bytes noted.
-    Decoded,
-    /// Only copied: checked (UTF-8) as decoding would check it, not built, its bytes noted.
-    Only,
 }
 
 /// One field the query reads.
@@ -77,6 +66,13 @@ struct Entry {
     also: Vec<usize>,
     /// The value when the field is absent: `NULL`, the default, `[]` or `{}`.
     absent: Value,
+}
+
+impl Entry {
+    /// Every slot the field fills.
+    fn slots(&self) -> impl Iterator<Item = usize> + Clone + '_ {
+        std::iter::once(self.slot).chain(self.also.iter().copied())
+    }
 }
 
 /// The fields of a well-known message, by position (see [`read_special`]).
@@ -177,7 +173,7 @@ impl ProtobufDecoder {
             ranges: vec![Vec::new(); n],
             scratch: Vec::new(),
             strings: StringPool::new(fields.len()),
-            copies: vec![StringCopy::None; n],
+            copies: vec![FieldCopy::None; n],
             spans: Vec::new(),
         })
     }
@@ -190,20 +186,14 @@ impl ProtobufDecoder {
     /// would be, but not built (its slot holds no value of this record). Other fields are
     /// decoded as before.
     pub fn copy_fields(&mut self, copied: &[bool], copy_only: &[bool]) {
-        let at = |v: &[bool], slot: usize| v.get(slot).copied().unwrap_or(false);
         for (e, copy) in self.entries.iter().zip(self.copies.iter_mut()) {
-            let slots = || std::iter::once(e.slot).chain(e.also.iter().copied());
-            *copy = if !matches!(e.shape, Shape::Scalar(Scalar::String))
-                || !slots().any(|s| at(copied, s))
-            {
-                StringCopy::None
-            } else if slots().all(|s| at(copied, s) && at(copy_only, s)) {
-                StringCopy::Only
+            *copy = if matches!(e.shape, Shape::Scalar(Scalar::String)) {
+                FieldCopy::of(e.slots(), copied, copy_only)
             } else {
-                StringCopy::Decoded
+                FieldCopy::None
             };
         }
-        self.spans = if self.copies.iter().any(|c| *c != StringCopy::None) {
+        self.spans = if self.copies.iter().any(|c| *c != FieldCopy::None) {
             vec![Span::default(); self.width]
         } else {
             Vec::new()
@@ -290,9 +280,9 @@ impl ProtobufDecoder {
         self.seen[i] = self.generation;
         let entry = &self.entries[i];
         match &entry.shape {
-            Shape::Scalar(s) if self.copies[i] != StringCopy::None => {
+            Shape::Scalar(s) if self.copies[i] != FieldCopy::None => {
                 let value_start = *pos;
-                if self.copies[i] == StringCopy::Only {
+                if self.copies[i] == FieldCopy::Only {
                     if wire_type != wire::LEN {
                         return Err(FieldError::WireType {
                             found: wire_type,
@@ -310,12 +300,8 @@ impl ProtobufDecoder {
                     )?;
                     put(&mut row[entry.slot], v);
                 }
-                // A record is far below 4 GiB; a longer one is not copied from.
-                let span = match (u32::try_from(value_start), u32::try_from(*pos)) {
-                    (Ok(start), Ok(end)) => Span { start, end },
-                    _ => Span::default(),
-                };
-                for slot in std::iter::once(entry.slot).chain(entry.also.iter().copied()) {
+                let span = Span::new(value_start, *pos);
+                for slot in entry.slots() {
                     self.spans[slot] = span;
                 }
             }

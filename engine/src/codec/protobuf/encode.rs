@@ -9,7 +9,7 @@ use prost_reflect::{DynamicMessage, FieldDescriptor, MessageDescriptor};
 
 use super::wire::{self, put_varint, varint_len};
 use super::{EnumNames, ProtoSchema, Scalar, Shape, Shown, Special, field_list, json};
-use crate::codec::json::Span;
+use crate::codec::copy::Span;
 use crate::error::CodecError;
 use crate::value::{Decimal, Value, write_timestamp};
 
@@ -99,7 +99,7 @@ impl ProtobufEncoder {
     pub fn copy_columns(&mut self, copies: impl IntoIterator<Item = (usize, usize)>) {
         for (column, slot) in copies {
             for (t, from) in self.targets.iter().zip(self.copy_from.iter_mut()) {
-                if t.column == column && matches!(t.shape, Shape::Scalar(Scalar::String)) {
+                if t.column == column {
                     *from = Some(slot);
                 }
             }
