@@ -256,6 +256,67 @@ fn keys_and_headers_are_read_and_written() {
     assert!(status.success(), "exit {status}\n{}", ferris.output());
 }
 
+/// Every input record's headers are passed on unchanged when the query does not set
+/// `_headers`, whatever their count (0, 1, and counts whose varint takes two bytes), values
+/// (empty ones too) and the size of the record's value. The shard tells "no headers" from the
+/// record's header count itself and asks librdkafka only otherwise
+/// (`connector::kafka::record_headers`), so this covers both branches.
+#[test]
+fn input_headers_pass_through_whatever_their_count() {
+    let test = "input_headers_pass_through_whatever_their_count";
+    let Some(brokers) = broker_or_skip(test) else {
+        return;
+    };
+    let (source, sink) = (unique_name("with-headers"), unique_name("headers-out"));
+    for topic in [&source, &sink] {
+        create_topic(&brokers, topic, 1).expect("topic");
+    }
+    const COUNTS: [usize; 9] = [0, 1, 2, 0, 63, 64, 65, 0, 200];
+    let n = 90;
+    let outgoing: Vec<Outgoing> = (0..n)
+        .map(|i| Outgoing {
+            partition: 0,
+            key: format!("k{i}").into_bytes(),
+            payload: format!(r#"{{"id":{i},"pad":"{}"}}"#, "x".repeat(i % 17)).into_bytes(),
+        })
+        .collect();
+    let headers: Vec<Vec<(String, String)>> = (0..n)
+        .map(|i| {
+            (0..COUNTS[i % COUNTS.len()])
+                .map(|j| {
+                    let value = if j == 1 {
+                        String::new()
+                    } else {
+                        format!("v{i}-{j}")
+                    };
+                    (format!("h{j}"), value)
+                })
+                .collect()
+        })
+        .collect();
+    produce_with_headers(&brokers, &source, &outgoing, &headers).expect("produce");
+    let sql = format!(
+        "CREATE STREAM copied AS SELECT id, pad FROM src \
+         WITH ('src.topic' = '{source}', 'copied.topic' = '{sink}');"
+    );
+    let mut ferris = start(test, &brokers, &sql);
+    let got = summary(&read(&brokers, &sink, n));
+    let want: Vec<Summary> = outgoing
+        .iter()
+        .zip(&headers)
+        .map(|(o, h)| {
+            (
+                String::from_utf8(o.key.clone()).expect("key"),
+                String::from_utf8(o.payload.clone()).expect("payload"),
+                h.clone(),
+            )
+        })
+        .collect();
+    let status = ferris.terminate(Duration::from_secs(20)).expect("SIGTERM");
+    assert_eq!(got, want, "output\n{}", ferris.output());
+    assert!(status.success(), "exit {status}\n{}", ferris.output());
+}
+
 const TRADE_AVRO: &str = r#"{"type":"record","name":"Trade","namespace":"ferris.test","fields":[
   {"name":"id","type":"long"},
   {"name":"symbol","type":"string"},

@@ -30,7 +30,7 @@ use crate::codec::json::{encode_array, write_value};
 use crate::codec::{Decoder, Encoder};
 use crate::connector::kafka::{
     Delivery, ShardConsumerContext, ShardProducerContext, checkpoint_payload, client_config,
-    config_error,
+    config_error, record_headers,
 };
 use crate::error::{CodecError, FerrisError, Result};
 use crate::exec::Pipeline;
@@ -1251,7 +1251,7 @@ fn fill_right_slots(
                 None => Value::Null,
             },
             SystemColumn::Topic => Value::string(topic),
-            SystemColumn::Headers => match message.headers() {
+            SystemColumn::Headers => match record_headers(message) {
                 Some(h) => headers_json(h),
                 None => Value::Json(Arc::from("{}")),
             },
@@ -1278,7 +1278,7 @@ fn output_key_and_headers(
         },
     };
     let headers = match layout.headers {
-        None => message.headers().map(BorrowedHeaders::detach),
+        None => record_headers(message).map(BorrowedHeaders::detach),
         Some(h) => headers_of(&result[h])?,
     };
     Ok((out_key, headers))
