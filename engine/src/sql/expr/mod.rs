@@ -259,15 +259,40 @@ impl Expr {
         }
     }
 
+    /// The value of a column or literal, without evaluating (or cloning) it; `None` for any
+    /// other expression.
+    #[inline]
+    fn borrowed<'a>(&'a self, row: &'a [Value]) -> Option<&'a Value> {
+        match self {
+            Expr::Column(i) => Some(&row[*i]),
+            Expr::Literal(v) => Some(v),
+            _ => None,
+        }
+    }
+
     /// Evaluates the expression on one row.
     pub fn eval(&self, row: &[Value]) -> Result<Value, EvalError> {
         match self {
             Expr::Literal(v) => Ok(v.clone()),
             Expr::Column(i) => Ok(row[*i].clone()),
             Expr::Binary { op, left, right } => {
-                let l = left.eval(row)?;
-                let r = right.eval(row)?;
-                binary::eval(*op, &l, &r)
+                // Columns and literals are compared or computed where they are, not cloned.
+                let (l, r);
+                let l = match left.borrowed(row) {
+                    Some(v) => v,
+                    None => {
+                        l = left.eval(row)?;
+                        &l
+                    }
+                };
+                let r = match right.borrowed(row) {
+                    Some(v) => v,
+                    None => {
+                        r = right.eval(row)?;
+                        &r
+                    }
+                };
+                binary::eval(*op, l, r)
             }
             Expr::And(a, b) => {
                 let l = truth(&a.eval(row)?, "AND")?;
