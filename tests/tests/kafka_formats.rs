@@ -317,6 +317,67 @@ fn input_headers_pass_through_whatever_their_count() {
     assert!(status.success(), "exit {status}\n{}", ferris.output());
 }
 
+/// A stream-table join's output keeps its stream record's headers (the join detaches each
+/// stream record, headers read through `connector::kafka::detach_record`), for records with and
+/// without headers, matched or not.
+#[test]
+fn a_joined_record_keeps_its_stream_records_headers() {
+    let test = "a_joined_record_keeps_its_stream_records_headers";
+    let Some(brokers) = broker_or_skip(test) else {
+        return;
+    };
+    let (source, sink) = (unique_name("orders-h"), unique_name("joined-h"));
+    for topic in [&source, &sink] {
+        create_topic(&brokers, topic, 1).expect("topic");
+    }
+    let table = scratch_dir()
+        .expect("scratch")
+        .join(format!("{}.jsonl", unique_name("accounts")));
+    std::fs::write(
+        &table,
+        "{\"account\":\"A1\",\"desk\":\"rates\"}\n{\"account\":\"A2\",\"desk\":\"fx\"}\n",
+    )
+    .expect("table file");
+    let accounts = ["A1", "A2", "A9", "A1"];
+    let outgoing: Vec<Outgoing> = (0..8)
+        .map(|i| Outgoing {
+            partition: 0,
+            key: format!("k{i}").into_bytes(),
+            payload: format!(r#"{{"id":{i},"account":"{}"}}"#, accounts[i % 4]).into_bytes(),
+        })
+        .collect();
+    let headers: Vec<Vec<(String, String)>> = (0..8)
+        .map(|i| {
+            (0..[0, 1, 0, 3][i % 4])
+                .map(|j| (format!("h{j}"), format!("v{i}-{j}")))
+                .collect()
+        })
+        .collect();
+    produce_with_headers(&brokers, &source, &outgoing, &headers).expect("produce");
+    let sql = format!(
+        "CREATE STREAM joined AS SELECT o.id, a.desk FROM orders o \
+           LEFT JOIN accounts a ON o.account = a.account \
+         WITH ('orders.topic' = '{source}', 'joined.topic' = '{sink}', \
+               'accounts.type' = 'file_table', 'accounts.path' = '{}');",
+        table.display()
+    );
+    let mut ferris = start(test, &brokers, &sql);
+    let got = summary(&read(&brokers, &sink, 8));
+    let desks = [r#""rates""#, r#""fx""#, "null", r#""rates""#];
+    let want: Vec<Summary> = (0..8)
+        .map(|i| {
+            (
+                format!("k{i}"),
+                format!(r#"{{"id":{i},"desk":{}}}"#, desks[i % 4]),
+                headers[i].clone(),
+            )
+        })
+        .collect();
+    let status = ferris.terminate(Duration::from_secs(20)).expect("SIGTERM");
+    assert_eq!(got, want, "output\n{}", ferris.output());
+    assert!(status.success(), "exit {status}\n{}", ferris.output());
+}
+
 const TRADE_AVRO: &str = r#"{"type":"record","name":"Trade","namespace":"ferris.test","fields":[
   {"name":"id","type":"long"},
   {"name":"symbol","type":"string"},

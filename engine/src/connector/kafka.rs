@@ -187,6 +187,20 @@ pub fn record_headers<'a>(message: &'a BorrowedMessage<'_>) -> Option<&'a Borrow
     message.headers()
 }
 
+/// A consumed record as an owned copy (key, value, metadata and headers), as
+/// `BorrowedMessage::detach` makes it, but with its headers read through [`record_headers`].
+pub fn detach_record(message: &BorrowedMessage<'_>) -> OwnedMessage {
+    OwnedMessage::new(
+        message.payload().map(<[u8]>::to_vec),
+        message.key().map(<[u8]>::to_vec),
+        message.topic().to_owned(),
+        message.timestamp(),
+        message.partition(),
+        message.offset(),
+        record_headers(message).map(BorrowedHeaders::detach),
+    )
+}
+
 /// Whether the byte after a consumed record's value, its v2 header count, is zero. `false`
 /// where that byte cannot be read (no value, or an empty one: librdkafka points an empty value
 /// at a constant, not into the record).
@@ -202,10 +216,11 @@ fn header_count_is_zero(message: &BorrowedMessage<'_>) -> bool {
     // record batch too) and a consumed record's value is a slice of that buffer, kept alive by
     // the message that `value` borrows. In a v2 record the value is followed by the header
     // count within the record itself, so `value.as_ptr() + value.len()` is inside the buffer.
-    // (Legacy v0/v1 message sets, which no broker has written by default since Kafka 0.11 and
-    // which carry no headers, put the next message's fields there, or the end of the response
-    // after the last one; whatever is read there, such a record has no headers for librdkafka
-    // either, so the answer is the same.)
+    // Not covered: a legacy v0/v1 message (no broker has written that format by default since
+    // Kafka 0.11) or a malformed v2 record whose length ends at its value, when it is the last
+    // thing in its buffer; then this reads one byte past librdkafka's buffer. Whatever that
+    // byte holds, the answer is right (such a record has no headers for librdkafka either).
+    // Telling those records apart needs librdkafka's private message state.
     let next = unsafe { value.as_ptr().add(value.len()).read() };
     next == 0
 }

@@ -30,7 +30,7 @@ use crate::codec::json::{encode_array, write_value};
 use crate::codec::{Decoder, Encoder};
 use crate::connector::kafka::{
     Delivery, ShardConsumerContext, ShardProducerContext, checkpoint_payload, client_config,
-    config_error, record_headers,
+    config_error, detach_record, record_headers,
 };
 use crate::error::{CodecError, FerrisError, Result};
 use crate::exec::Pipeline;
@@ -607,7 +607,7 @@ impl JobShard {
                     Ok(()) => {
                         // The join sends from `&mut self` while a polled message borrows the
                         // consumer: the record is detached (one copy) first.
-                        let owned = message.detach();
+                        let owned = detach_record(&message);
                         drop(message);
                         let outputs = self.join_left(&owned)?;
                         self.tracker.consumed(partition, offset, outputs);
