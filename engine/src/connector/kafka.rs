@@ -16,13 +16,17 @@ use rdkafka::client::DefaultClientContext;
 use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext, Rebalance};
 use rdkafka::error::KafkaError;
-use rdkafka::message::{BorrowedHeaders, BorrowedMessage, Message, OwnedMessage};
+use rdkafka::message::OwnedMessage;
 use rdkafka::producer::{DeliveryResult, ProducerContext};
 use rdkafka::statistics::Statistics;
 use rdkafka::types::RDKafkaErrorCode;
 
 use crate::error::{FerrisError, Result};
 use crate::metrics::ShardMetrics;
+
+mod source;
+
+pub use source::{ForwardTarget, Record, RecordBatch, RecordHeaders, Source, SourceConsumer};
 
 /// Consumer settings the engine relies on; a user property with the same key overrides them.
 pub const CONSUMER_DEFAULTS: &[(&str, &str)] = &[
@@ -144,6 +148,20 @@ pub struct ShardConsumerContext {
     pub topic: String,
     /// Partitions revoked since the shard last looked.
     pub revoked: Arc<SegQueue<i32>>,
+    /// Where assigned partitions forward their records (the shard's [`Source`] queue).
+    pub forward: ForwardTarget,
+}
+
+impl ShardConsumerContext {
+    /// The context of a consumer of `topic` that publishes its lag to `metrics`.
+    pub fn new(metrics: Arc<ShardMetrics>, topic: &str) -> ShardConsumerContext {
+        ShardConsumerContext {
+            metrics,
+            topic: topic.to_string(),
+            revoked: Arc::new(SegQueue::new()),
+            forward: ForwardTarget::default(),
+        }
+    }
 }
 
 impl ClientContext for ShardConsumerContext {
@@ -161,68 +179,26 @@ impl ClientContext for ShardConsumerContext {
 }
 
 impl ConsumerContext for ShardConsumerContext {
-    fn pre_rebalance(&self, _consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
-        if let Rebalance::Revoke(list) = rebalance {
-            for e in list.elements() {
-                self.revoked.push(e.partition());
+    fn pre_rebalance(&self, consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
+        match rebalance {
+            Rebalance::Revoke(list) => {
+                for e in list.elements() {
+                    self.revoked.push(e.partition());
+                }
             }
+            // Before librdkafka starts fetching them (see `source`).
+            Rebalance::Assign(list) => {
+                let partitions: Vec<i32> = list
+                    .elements_for_topic(&self.topic)
+                    .iter()
+                    .map(|e| e.partition())
+                    .collect();
+                self.forward
+                    .forward(consumer.client().native_ptr(), &self.topic, &partitions);
+            }
+            Rebalance::Error(_) => {}
         }
     }
-}
-
-/// The headers of a consumed record, or `None` if it has none.
-///
-/// `BorrowedMessage::headers` asks librdkafka, which for every consumed record (with headers
-/// or without) allocates a parse buffer, reads the header count and frees the buffer again:
-/// about a tenth of a shard's time on a pass-through job. This answers "none" without asking
-/// when the record says so itself: in the record format of every broker since Kafka 0.11 (v2
-/// record batches) the header count, a zigzag varint, is the byte right after the value, and
-/// it is `0x00` exactly when there are no headers (a count `n > 0` starts with a non-zero
-/// byte). Anything else goes to librdkafka as before, so a record with headers always gets
-/// them.
-pub fn record_headers<'a>(message: &'a BorrowedMessage<'_>) -> Option<&'a BorrowedHeaders> {
-    if header_count_is_zero(message) {
-        return None;
-    }
-    message.headers()
-}
-
-/// A consumed record as an owned copy (key, value, metadata and headers), as
-/// `BorrowedMessage::detach` makes it, but with its headers read through [`record_headers`].
-pub fn detach_record(message: &BorrowedMessage<'_>) -> OwnedMessage {
-    OwnedMessage::new(
-        message.payload().map(<[u8]>::to_vec),
-        message.key().map(<[u8]>::to_vec),
-        message.topic().to_owned(),
-        message.timestamp(),
-        message.partition(),
-        message.offset(),
-        record_headers(message).map(BorrowedHeaders::detach),
-    )
-}
-
-/// Whether the byte after a consumed record's value, its v2 header count, is zero. `false`
-/// where that byte cannot be read (no value, or an empty one: librdkafka points an empty value
-/// at a constant, not into the record).
-#[allow(unsafe_code)]
-fn header_count_is_zero(message: &BorrowedMessage<'_>) -> bool {
-    let Some(value) = message.payload() else {
-        return false;
-    };
-    if value.is_empty() {
-        return false;
-    }
-    // SAFETY: librdkafka reads a fetch response into one contiguous buffer (a decompressed
-    // record batch too) and a consumed record's value is a slice of that buffer, kept alive by
-    // the message that `value` borrows. In a v2 record the value is followed by the header
-    // count within the record itself, so `value.as_ptr() + value.len()` is inside the buffer.
-    // Not covered: a legacy v0/v1 message (no broker has written that format by default since
-    // Kafka 0.11) or a malformed v2 record whose length ends at its value, when it is the last
-    // thing in its buffer; then this reads one byte past librdkafka's buffer. Whatever that
-    // byte holds, the answer is right (such a record has no headers for librdkafka either).
-    // Telling those records apart needs librdkafka's private message state.
-    let next = unsafe { value.as_ptr().add(value.len()).read() };
-    next == 0
 }
 
 /// Creates the topics of `wanted` (`(name, partitions)`) that do not exist yet, with the

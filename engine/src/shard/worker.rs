@@ -4,6 +4,7 @@
 //! atomics (written here, read elsewhere) and the stop flag.
 
 use std::cell::RefCell;
+use std::rc::Rc;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
@@ -12,9 +13,7 @@ use rdkafka::Offset;
 use rdkafka::TopicPartitionList;
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
-use rdkafka::message::{
-    BorrowedHeaders, BorrowedMessage, Header, Headers, Message, OwnedHeaders, OwnedMessage,
-};
+use rdkafka::message::{Header, Message, OwnedHeaders, OwnedMessage};
 use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
 
 use super::adaptive::{Adaptive, AdaptiveLimits, Pressure};
@@ -29,8 +28,8 @@ use crate::codec::format::KeyCodec;
 use crate::codec::json::{encode_array, write_value};
 use crate::codec::{Decoder, Encoder};
 use crate::connector::kafka::{
-    Delivery, ShardConsumerContext, ShardProducerContext, checkpoint_payload, client_config,
-    config_error, detach_record, record_headers,
+    Delivery, Record, RecordHeaders, ShardConsumerContext, ShardProducerContext, Source,
+    checkpoint_payload, client_config, config_error,
 };
 use crate::error::{CodecError, FerrisError, Result};
 use crate::exec::Pipeline;
@@ -141,7 +140,9 @@ pub struct JobShard {
     settings: ShardSettings,
     metrics: Arc<ShardMetrics>,
     stop: Arc<AtomicBool>,
-    consumer: Consumer_,
+    /// The consumer and the queue its partitions' records arrive in (shared with the batch
+    /// being worked on, which keeps both alive).
+    source: Rc<Source>,
     producer: Producer_,
     deliveries: Arc<crossbeam_queue::SegQueue<Delivery>>,
     revoked: Arc<crossbeam_queue::SegQueue<i32>>,
@@ -182,6 +183,18 @@ pub struct JobShard {
     pressure_logged: bool,
 }
 
+/// What one batch did, for the metrics.
+#[derive(Debug, Default)]
+struct BatchCounts {
+    records: usize,
+    bytes_in: u64,
+    bytes_out: u64,
+    out_count: u64,
+    decode_errors: u64,
+    eval_errors: u64,
+    dlq: u64,
+}
+
 /// Where a stateless output record's key comes from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum OutKey {
@@ -213,7 +226,6 @@ impl JobShard {
         stop: Arc<AtomicBool>,
         stateful: Option<StatefulSetup>,
     ) -> Result<JobShard> {
-        let revoked = Arc::new(crossbeam_queue::SegQueue::new());
         let group = match assignment {
             Assignment::Static(_) => format!("ferris-{}", job.name),
             Assignment::Group(g) => g.clone(),
@@ -223,23 +235,37 @@ impl JobShard {
         let consumer_defaults = settings.preset.consumer_defaults();
         let mut consumer: Consumer_ =
             client_config(&settings.brokers, &consumer_defaults, &consumer_props)
-                .create_with_context(ShardConsumerContext {
-                    metrics: Arc::clone(&metrics),
-                    topic: job.source.topic.clone(),
-                    revoked: Arc::clone(&revoked),
-                })
+                .create_with_context(ShardConsumerContext::new(
+                    Arc::clone(&metrics),
+                    &job.source.topic,
+                ))
                 .map_err(|e| {
                     config_error(
                         &format!("{}: source '{}' consumer", job.name, job.source.name),
                         e,
                     )
                 })?;
+        let revoked = Arc::clone(&consumer.context().revoked);
+        // An idle shard sleeps until librdkafka puts a record (or, on the consumer's own
+        // queue, an event) in a drained queue.
+        let wake = Arc::new(WakeSignal::default());
+        {
+            let wake = Arc::clone(&wake);
+            consumer.set_nonempty_callback(move || wake.notify());
+        }
+        let source = {
+            let wake = Arc::clone(&wake);
+            Rc::new(Source::new(consumer, move || wake.notify())?)
+        };
+        let consumer = source.consumer();
         match assignment {
             Assignment::Static(partitions) => {
                 let mut tpl = TopicPartitionList::new();
                 for p in partitions {
                     tpl.add_partition(&job.source.topic, *p);
                 }
+                // Before the assignment starts fetching (see `connector::kafka::source`).
+                source.forward(&job.source.topic, partitions)?;
                 consumer.assign(&tpl).map_err(|e| {
                     config_error(
                         &format!("{}: assigning partitions {partitions:?}", job.name),
@@ -253,12 +279,6 @@ impl JobShard {
                     e,
                 )
             })?,
-        }
-        // An idle shard sleeps until librdkafka puts a record in the drained queue.
-        let wake = Arc::new(WakeSignal::default());
-        {
-            let wake = Arc::clone(&wake);
-            consumer.set_nonempty_callback(move || wake.notify());
         }
         let context = ShardProducerContext::default();
         let deliveries = Arc::clone(&context.deliveries);
@@ -381,7 +401,7 @@ impl JobShard {
             settings,
             metrics,
             stop,
-            consumer,
+            source,
             producer,
             deliveries,
             revoked,
@@ -532,17 +552,13 @@ impl JobShard {
         let limit = self.batch_limit();
         let started = Instant::now();
         let now_ms = now_millis();
-        let mut n = 0usize;
-        let (
-            mut bytes_in,
-            mut bytes_out,
-            mut out_count,
-            mut decode_errors,
-            mut eval_errors,
-            mut dlq,
-        ) = (0, 0, 0, 0, 0, 0);
-        while n < limit {
-            let message = match self.consumer.poll(Duration::ZERO) {
+        let mut counts = BatchCounts::default();
+        // The consumer's own queue: rebalances, statistics and errors. A record reaches it only
+        // where forwarding a partition to the shard's queue failed; it is handled here then,
+        // in order (all of that partition's records come this way).
+        let source = Rc::clone(&self.source);
+        while counts.records < limit {
+            match source.consumer().poll(Duration::ZERO) {
                 None => break,
                 Some(Err(e)) => {
                     // Transport errors are retried by librdkafka; they are reported, not fatal.
@@ -552,158 +568,117 @@ impl JobShard {
                     );
                     break;
                 }
-                Some(Ok(m)) => m,
-            };
-            n += 1;
-            bytes_in += message.payload_len() as u64;
-            if self.state.is_some() {
-                let (partition, offset) = (message.partition(), message.offset());
-                let routed = match self.state.as_mut() {
-                    Some(state) => route_record(
-                        &message,
-                        &self.job,
-                        &mut self.decoder,
-                        &self.pipeline,
-                        &mut self.row,
-                        &mut self.system_slots,
-                        state,
-                        now_ms,
-                    ),
-                    None => Ok(false),
-                };
-                match routed {
-                    Ok(held) => self.tracker.consumed(partition, offset, u32::from(held)),
-                    Err(RecordOutcome::Rejected { reason, decode }) => {
-                        if decode {
-                            decode_errors += 1;
-                        } else {
-                            eval_errors += 1;
-                        }
-                        dlq += 1;
-                        let opaque = pack(partition, offset);
-                        self.send_dead_letter(
-                            message.key(),
-                            message.payload(),
-                            &reason,
-                            partition,
-                            offset,
-                            opaque,
-                        )?;
-                        self.tracker.consumed(partition, offset, 1);
-                    }
-                    Err(_) => self.tracker.consumed(partition, offset, 0),
-                }
+                Some(Ok(m)) => self.handle_consumed(Record::of(&m), now_ms, &mut counts)?,
+            }
+        }
+        // The records, in one call.
+        let batch = source.poll_batch(limit - counts.records);
+        for i in 0..batch.len() {
+            let Some(record) = batch.get(i) else { break };
+            if let Some(e) = record.error() {
+                eprintln!(
+                    "ferris: shard {} job {}: consumer: {e}",
+                    self.metrics.shard, self.job.name
+                );
                 continue;
             }
-            if self.join.is_some() {
-                let (partition, offset) = (message.partition(), message.offset());
-                let outputs = match decode_record(
+            self.handle_consumed(record, now_ms, &mut counts)?;
+        }
+        drop(batch);
+        let n = counts.records;
+        // An aggregating job's batch is routed by `pump_state`, which runs right after.
+        if n > 0 {
+            let m = &self.metrics;
+            ShardMetrics::add(&m.records_in, n as u64);
+            ShardMetrics::add(&m.bytes_in, counts.bytes_in);
+            ShardMetrics::add(&m.records_out, counts.out_count);
+            ShardMetrics::add(&m.bytes_out, counts.bytes_out);
+            ShardMetrics::add(&m.decode_errors, counts.decode_errors);
+            ShardMetrics::add(&m.eval_errors, counts.eval_errors);
+            ShardMetrics::add(&m.dlq_records, counts.dlq);
+            m.observe_batch(started.elapsed());
+            let strings = self.decoder.string_stats();
+            m.string_pool_hits.store(strings.hits, Ordering::Relaxed);
+            m.string_pool_misses
+                .store(strings.misses, Ordering::Relaxed);
+            m.string_pool_held
+                .store(strings.held as u64, Ordering::Relaxed);
+            self.report.records_in += n as u64;
+            self.report.records_out += counts.out_count;
+            self.report.dead_letters += counts.dlq;
+        }
+        Ok(n)
+    }
+
+    /// Runs one consumed record through the job: decode, then route it to the GROUP BY state,
+    /// join it, or filter, project and send it; a rejected record goes to the dead-letter
+    /// topic. Notes its offset with the outputs it caused.
+    fn handle_consumed(
+        &mut self,
+        message: Record<'_>,
+        now_ms: i64,
+        counts: &mut BatchCounts,
+    ) -> Result<()> {
+        counts.records += 1;
+        counts.bytes_in += message.payload_len() as u64;
+        if self.state.is_some() {
+            let (partition, offset) = (message.partition(), message.offset());
+            let routed = match self.state.as_mut() {
+                Some(state) => route_record(
                     &message,
                     &self.job,
                     &mut self.decoder,
+                    &self.pipeline,
                     &mut self.row,
                     &mut self.system_slots,
-                ) {
-                    Ok(()) => {
-                        // The join sends from `&mut self` while a polled message borrows the
-                        // consumer: the record is detached (one copy) first.
-                        let owned = detach_record(&message);
-                        drop(message);
-                        let outputs = self.join_left(&owned)?;
-                        self.tracker.consumed(partition, offset, outputs);
-                        continue;
+                    state,
+                    now_ms,
+                ),
+                None => Ok(false),
+            };
+            match routed {
+                Ok(held) => self.tracker.consumed(partition, offset, u32::from(held)),
+                Err(RecordOutcome::Rejected { reason, decode }) => {
+                    if decode {
+                        counts.decode_errors += 1;
+                    } else {
+                        counts.eval_errors += 1;
                     }
-                    Err(RecordOutcome::Rejected { reason, .. }) => {
-                        decode_errors += 1;
-                        dlq += 1;
-                        self.send_dead_letter(
-                            message.key(),
-                            message.payload(),
-                            &reason,
-                            partition,
-                            offset,
-                            pack(partition, offset),
-                        )?;
-                        1
-                    }
-                    Err(_) => 0,
-                };
-                self.tracker.consumed(partition, offset, outputs);
-                continue;
+                    counts.dlq += 1;
+                    let opaque = pack(partition, offset);
+                    self.send_dead_letter(
+                        message.key(),
+                        message.payload(),
+                        &reason,
+                        partition,
+                        offset,
+                        opaque,
+                    )?;
+                    self.tracker.consumed(partition, offset, 1);
+                }
+                Err(_) => self.tracker.consumed(partition, offset, 0),
             }
-            let outcome = handle_record(
+            return Ok(());
+        }
+        if self.join.is_some() {
+            let (partition, offset) = (message.partition(), message.offset());
+            let outputs = match decode_record(
                 &message,
                 &self.job,
                 &mut self.decoder,
-                &self.pipeline,
-                &mut self.encoder,
                 &mut self.row,
-                &mut self.result,
-                &mut self.out,
                 &mut self.system_slots,
-                &self.copy_skip,
-            );
-            // Where the output's key comes from, and its headers (the query's `_headers`, or
-            // the input record's).
-            let mut out_key = OutKey::Input;
-            let mut out_headers = None;
-            let outcome = match outcome {
-                RecordOutcome::Output => {
-                    match output_key_and_headers(
-                        &self.job,
-                        &mut self.sink_key,
-                        &message,
-                        &self.result,
-                        &mut self.key,
-                    ) {
-                        Ok((key, headers)) => {
-                            out_key = key;
-                            out_headers = headers;
-                            RecordOutcome::Output
-                        }
-                        Err(e) => RecordOutcome::Rejected {
-                            reason: e.to_string(),
-                            decode: false,
-                        },
-                    }
+            ) {
+                Ok(()) => {
+                    // The join keeps the record: it is detached (one copy).
+                    let owned = message.detach();
+                    let outputs = self.join_left(&owned)?;
+                    self.tracker.consumed(partition, offset, outputs);
+                    return Ok(());
                 }
-                other => other,
-            };
-            let (partition, offset) = (message.partition(), message.offset());
-            let outputs = match outcome {
-                RecordOutcome::Dropped => 0,
-                RecordOutcome::Output => {
-                    send_blocking(&self.producer, &self.retries, || {
-                        let mut r = BaseRecord::with_opaque_to(
-                            &self.job.sink.topic,
-                            pack(partition, offset),
-                        )
-                        .payload(&self.out[..]);
-                        match out_key {
-                            OutKey::Input => {
-                                if let Some(k) = message.key() {
-                                    r = r.key(k);
-                                }
-                            }
-                            OutKey::Encoded => r = r.key(&self.key[..]),
-                            OutKey::Absent => {}
-                        }
-                        if let Some(h) = out_headers {
-                            r = r.headers(h);
-                        }
-                        r
-                    })?;
-                    bytes_out += self.out.len() as u64;
-                    out_count += 1;
-                    1
-                }
-                RecordOutcome::Rejected { reason, decode } => {
-                    if decode {
-                        decode_errors += 1;
-                    } else {
-                        eval_errors += 1;
-                    }
-                    dlq += 1;
+                Err(RecordOutcome::Rejected { reason, .. }) => {
+                    counts.decode_errors += 1;
+                    counts.dlq += 1;
                     self.send_dead_letter(
                         message.key(),
                         message.payload(),
@@ -714,31 +689,95 @@ impl JobShard {
                     )?;
                     1
                 }
+                Err(_) => 0,
             };
             self.tracker.consumed(partition, offset, outputs);
+            return Ok(());
         }
-        // An aggregating job's batch is routed by `pump_state`, which runs right after.
-        if n > 0 {
-            let m = &self.metrics;
-            ShardMetrics::add(&m.records_in, n as u64);
-            ShardMetrics::add(&m.bytes_in, bytes_in);
-            ShardMetrics::add(&m.records_out, out_count);
-            ShardMetrics::add(&m.bytes_out, bytes_out);
-            ShardMetrics::add(&m.decode_errors, decode_errors);
-            ShardMetrics::add(&m.eval_errors, eval_errors);
-            ShardMetrics::add(&m.dlq_records, dlq);
-            m.observe_batch(started.elapsed());
-            let strings = self.decoder.string_stats();
-            m.string_pool_hits.store(strings.hits, Ordering::Relaxed);
-            m.string_pool_misses
-                .store(strings.misses, Ordering::Relaxed);
-            m.string_pool_held
-                .store(strings.held as u64, Ordering::Relaxed);
-            self.report.records_in += n as u64;
-            self.report.records_out += out_count;
-            self.report.dead_letters += dlq;
-        }
-        Ok(n)
+        let outcome = handle_record(
+            &message,
+            &self.job,
+            &mut self.decoder,
+            &self.pipeline,
+            &mut self.encoder,
+            &mut self.row,
+            &mut self.result,
+            &mut self.out,
+            &mut self.system_slots,
+            &self.copy_skip,
+        );
+        // Where the output's key comes from, and its headers (the query's `_headers`, or
+        // the input record's).
+        let mut out_key = OutKey::Input;
+        let mut out_headers = None;
+        let outcome = match outcome {
+            RecordOutcome::Output => {
+                match output_key_and_headers(
+                    &self.job,
+                    &mut self.sink_key,
+                    &message,
+                    &self.result,
+                    &mut self.key,
+                ) {
+                    Ok((key, headers)) => {
+                        out_key = key;
+                        out_headers = headers;
+                        RecordOutcome::Output
+                    }
+                    Err(e) => RecordOutcome::Rejected {
+                        reason: e.to_string(),
+                        decode: false,
+                    },
+                }
+            }
+            other => other,
+        };
+        let (partition, offset) = (message.partition(), message.offset());
+        let outputs = match outcome {
+            RecordOutcome::Dropped => 0,
+            RecordOutcome::Output => {
+                send_blocking(&self.producer, &self.retries, || {
+                    let mut r =
+                        BaseRecord::with_opaque_to(&self.job.sink.topic, pack(partition, offset))
+                            .payload(&self.out[..]);
+                    match out_key {
+                        OutKey::Input => {
+                            if let Some(k) = message.key() {
+                                r = r.key(k);
+                            }
+                        }
+                        OutKey::Encoded => r = r.key(&self.key[..]),
+                        OutKey::Absent => {}
+                    }
+                    if let Some(h) = out_headers {
+                        r = r.headers(h);
+                    }
+                    r
+                })?;
+                counts.bytes_out += self.out.len() as u64;
+                counts.out_count += 1;
+                1
+            }
+            RecordOutcome::Rejected { reason, decode } => {
+                if decode {
+                    counts.decode_errors += 1;
+                } else {
+                    counts.eval_errors += 1;
+                }
+                counts.dlq += 1;
+                self.send_dead_letter(
+                    message.key(),
+                    message.payload(),
+                    &reason,
+                    partition,
+                    offset,
+                    pack(partition, offset),
+                )?;
+                1
+            }
+        };
+        self.tracker.consumed(partition, offset, outputs);
+        Ok(())
     }
 
     fn send_dead_letter(
@@ -928,7 +967,7 @@ impl JobShard {
             m.pool_misses.store(pool.misses, Ordering::Relaxed);
             m.pool_held.store(pool.held as u64, Ordering::Relaxed);
             // Group members learn their partitions from the group protocol.
-            if let Ok(assigned) = self.consumer.assignment() {
+            if let Ok(assigned) = self.source.consumer().assignment() {
                 for e in assigned.elements_for_topic(&self.job.source.topic) {
                     state.register_partition(e.partition(), now_ms);
                 }
@@ -1070,7 +1109,7 @@ impl JobShard {
         if let Some(j) = &mut self.join {
             j.commit(mode);
         }
-        match self.consumer.commit(&tpl, mode) {
+        match self.source.consumer().commit(&tpl, mode) {
             Ok(()) => {
                 self.tracker.mark_committed(&commits);
                 ShardMetrics::add(&self.metrics.commits, 1);
@@ -1120,7 +1159,7 @@ enum RecordOutcome {
 
 #[allow(clippy::too_many_arguments)]
 fn handle_record(
-    message: &BorrowedMessage<'_>,
+    message: &Record<'_>,
     job: &KafkaJob,
     decoder: &mut Decoder,
     pipeline: &Pipeline,
@@ -1157,7 +1196,7 @@ fn handle_record(
 /// Decodes a record's payload into `row` and fills its system columns; a null or undecodable
 /// payload is rejected.
 fn decode_record(
-    message: &BorrowedMessage<'_>,
+    message: &Record<'_>,
     job: &KafkaJob,
     decoder: &mut Decoder,
     row: &mut Row,
@@ -1185,7 +1224,7 @@ fn decode_record(
 /// `Ok(true)`: held by state; `Ok(false)`: filtered out; `Err(Rejected)`: to the DLQ.
 #[allow(clippy::too_many_arguments)]
 fn route_record(
-    message: &BorrowedMessage<'_>,
+    message: &Record<'_>,
     job: &KafkaJob,
     decoder: &mut Decoder,
     pipeline: &Pipeline,
@@ -1223,7 +1262,7 @@ struct SystemSlots {
 
 /// Fills the input slots that come from the record's metadata.
 fn fill_system_slots(
-    message: &BorrowedMessage<'_>,
+    message: &Record<'_>,
     job: &KafkaJob,
     row: &mut Row,
     system_slots: &mut SystemSlots,
@@ -1233,7 +1272,7 @@ fn fill_system_slots(
 
 /// Fills the input slots that come from the metadata of a record of `topic`.
 fn fill_right_slots(
-    message: &BorrowedMessage<'_>,
+    message: &Record<'_>,
     topic: &str,
     row: &mut Row,
     system_slots: &mut SystemSlots,
@@ -1251,8 +1290,8 @@ fn fill_right_slots(
                 None => Value::Null,
             },
             SystemColumn::Topic => Value::string(topic),
-            SystemColumn::Headers => match record_headers(message) {
-                Some(h) => headers_json(h),
+            SystemColumn::Headers => match message.headers() {
+                Some(h) => headers_json(&h),
                 None => Value::Json(Arc::from("{}")),
             },
         };
@@ -1265,7 +1304,7 @@ fn fill_right_slots(
 fn output_key_and_headers(
     job: &KafkaJob,
     sink_key: &mut KeyCodec,
-    message: &BorrowedMessage<'_>,
+    message: &Record<'_>,
     result: &[Value],
     key: &mut Vec<u8>,
 ) -> std::result::Result<(OutKey, Option<OwnedHeaders>), CodecError> {
@@ -1278,7 +1317,7 @@ fn output_key_and_headers(
         },
     };
     let headers = match layout.headers {
-        None => record_headers(message).map(BorrowedHeaders::detach),
+        None => message.headers().map(|h| h.detach()),
         Some(h) => headers_of(&result[h])?,
     };
     Ok((out_key, headers))
@@ -1286,19 +1325,17 @@ fn output_key_and_headers(
 
 /// A record's headers as the JSON object `_headers` holds: names to UTF-8 text (bytes that are
 /// not UTF-8 replaced), `null` for a header without a value.
-fn headers_json(headers: &BorrowedHeaders) -> Value {
+fn headers_json(headers: &RecordHeaders<'_>) -> Value {
     let mut out = Vec::with_capacity(64);
     out.push(b'{');
-    for (i, h) in headers.iter().enumerate() {
+    for (i, (name, value)) in headers.iter().enumerate() {
         if i > 0 {
             out.push(b',');
         }
         // Writing a STRING value never fails.
-        let _ = write_value(&Value::string(h.key), &mut out);
+        let _ = write_value(&Value::string(&String::from_utf8_lossy(name)), &mut out);
         out.push(b':');
-        let value = h
-            .value
-            .map_or(Value::Null, |v| Value::string(&String::from_utf8_lossy(v)));
+        let value = value.map_or(Value::Null, |v| Value::string(&String::from_utf8_lossy(v)));
         let _ = write_value(&value, &mut out);
     }
     out.push(b'}');

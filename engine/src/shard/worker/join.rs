@@ -31,7 +31,7 @@ use super::{
     headers_of, send_blocking,
 };
 use crate::codec::Decoder;
-use crate::connector::kafka::{ShardConsumerContext, client_config, config_error};
+use crate::connector::kafka::{Record, ShardConsumerContext, client_config, config_error};
 use crate::error::{FerrisError, Result};
 use crate::exec::join::{
     IntervalJoin, Pushed, Side, TableChange, TableJoin, late_join_reason, state_full_reason,
@@ -163,11 +163,12 @@ impl JoinRuntime {
             props.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
             props.extend(input.endpoint.client_properties.iter().cloned());
             client_config(&settings.brokers, &consumer_defaults, &props)
-                .create_with_context(ShardConsumerContext {
-                    metrics: Arc::clone(metrics),
-                    topic: input.endpoint.topic.clone(),
-                    revoked: Arc::new(crossbeam_queue::SegQueue::new()),
-                })
+                // The table is read through the consumer's own queue (nothing forwards to a
+                // `Source`).
+                .create_with_context(ShardConsumerContext::new(
+                    Arc::clone(metrics),
+                    &input.endpoint.topic,
+                ))
                 .map_err(|e| config_error(&context("consumer of"), e))
         };
         match &input.kind {
@@ -665,8 +666,13 @@ impl JobShard {
                     .decode(payload, &mut row)
                     .map_err(|e| e.to_string())
                     .and_then(|()| {
-                        fill_right_slots(message, &join.topic, &mut row, &mut join.slots)
-                            .map_err(|e| e.to_string())
+                        fill_right_slots(
+                            &Record::of(message),
+                            &join.topic,
+                            &mut row,
+                            &mut join.slots,
+                        )
+                        .map_err(|e| e.to_string())
                     });
                 let outcome = match decoded {
                     Err(reason) => Some(reason),
@@ -716,7 +722,7 @@ impl JobShard {
                 .decode(payload, &mut row)
                 .map_err(|e| e.to_string())
                 .and_then(|()| {
-                    fill_right_slots(message, &join.topic, &mut row, &mut join.slots)
+                    fill_right_slots(&Record::of(message), &join.topic, &mut row, &mut join.slots)
                         .map_err(|e| e.to_string())
                 }),
         };
