@@ -13,13 +13,17 @@
 //! (a') runs the same loop passing each record's headers on too, as `ferris run` does (for a
 //!     record without headers that is one `rd_kafka_message_headers` call, which librdkafka
 //!     answers by allocating and freeing a parse buffer);
+//! (a'') runs the loop with headers reading the engine's way: a batch at a time from a queue
+//!     each partition forwards to (`ferris_engine::connector::kafka::Source`), headers read
+//!     through `Record::headers`; the same consumer and producer settings otherwise. The loop
+//!     the engine's own consumption code would give with no SQL, codec or delivery tracking;
 //! (b) runs `ferris run --shards 1` with a filter that passes everything and projects every
 //!     field (so the output volume matches), until its metrics (`--metrics-addr`) count N outputs
 //!     and none in flight (every output acknowledged, the plain loop's end point); it measures
 //!     wall time and the ferris process's CPU time (/proc/PID/stat) then, waits (untimed) until
 //!     its group has committed all N input offsets, and stops it with SIGTERM.
 //!
-//! It repeats (a), (a') and (b) `--runs` times (default 5) over the same input, each run to
+//! It repeats (a), (a'), (a'') and (b) `--runs` times (default 5) over the same input, each run to
 //! fresh output topics and a fresh consumer group, and prints records/s and CPU-seconds per
 //! million records per run, then the medians of every column (ratios: the median of the per-run
 //! ratios): one run on a shared VM moves by 20% from the next, and the broker shares the cores.
@@ -28,13 +32,15 @@ use std::collections::BTreeMap;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
+use ferris_engine::connector::kafka::{ShardConsumerContext, Source};
+use ferris_engine::metrics::ShardMetrics;
 use ferris_tests::kafka::{
     FerrisProcess, Outgoing, brokers, committed_offsets, consume_all, create_topic, free_port,
     http_get, metric_sum, reachable, scratch_dir, trades, unique_name,
 };
 use rdkafka::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, Consumer};
-use rdkafka::message::Message;
+use rdkafka::message::{Message, OwnedHeaders};
 use rdkafka::producer::{BaseProducer, BaseRecord, DeliveryResult, Producer, ProducerContext};
 use rdkafka::types::RDKafkaErrorCode;
 use rdkafka::{ClientContext, Offset, TopicPartitionList};
@@ -193,27 +199,11 @@ fn plain_loop(
 ) -> Result<Measured> {
     let cpu0 = cpu_seconds("self", ticks)?;
     let start = Instant::now();
-    let consumer: BaseConsumer = ClientConfig::new()
-        .set("bootstrap.servers", brokers)
-        .set("group.id", unique_name("kafka-cpu-plain"))
-        .set("enable.auto.commit", "false")
-        .set("enable.partition.eof", "false")
-        .set("fetch.wait.max.ms", "50")
-        .create()
-        .map_err(|e| format!("consumer: {e}"))?;
-    let producer: BaseProducer<Failures> = ClientConfig::new()
-        .set("bootstrap.servers", brokers)
-        .set("linger.ms", "5")
-        .set("queue.buffering.max.messages", "200000")
-        .set("message.timeout.ms", "0")
-        .create_with_context(Failures::default())
-        .map_err(|e| format!("producer: {e}"))?;
-    let mut tpl = TopicPartitionList::new();
-    for p in 0..PARTITIONS {
-        tpl.add_partition_offset(input, p, Offset::Offset(0))
-            .map_err(|e| format!("assign: {e}"))?;
-    }
-    consumer.assign(&tpl).map_err(|e| format!("assign: {e}"))?;
+    let (config, producer) = plain_clients(brokers)?;
+    let consumer: BaseConsumer = config.create().map_err(|e| format!("consumer: {e}"))?;
+    consumer
+        .assign(&all_partitions(input)?)
+        .map_err(|e| format!("assign: {e}"))?;
     let mut consumed = 0;
     let mut idle = Instant::now();
     while consumed < n {
@@ -227,32 +217,89 @@ fn plain_loop(
             Some(Ok(m)) => {
                 idle = Instant::now();
                 consumed += 1;
-                let mut record: BaseRecord<'_, [u8], [u8]> = BaseRecord::to(out);
-                if let Some(k) = m.key() {
-                    record = record.key(k);
-                }
-                if let Some(p) = m.payload() {
-                    record = record.payload(p);
-                }
-                if headers && let Some(h) = m.headers() {
-                    record = record.headers(h.detach());
-                }
-                loop {
-                    match producer.send(record) {
-                        Ok(()) => break,
-                        Err((e, back))
-                            if e.rdkafka_error_code() == Some(RDKafkaErrorCode::QueueFull) =>
-                        {
-                            record = back;
-                            producer.poll(Duration::from_millis(1));
-                        }
-                        Err((e, _)) => return Err(format!("plain loop produce: {e}")),
-                    }
-                }
-                producer.poll(Duration::ZERO);
+                let h = if headers {
+                    m.headers().map(|h| h.detach())
+                } else {
+                    None
+                };
+                send_copy(&producer, out, m.key(), m.payload(), h)?;
             }
         }
     }
+    finish(producer, consumer, n, start, cpu0, ticks)
+}
+
+/// The consumer and producer settings of the plain loops.
+fn plain_clients(brokers: &str) -> Result<(ClientConfig, BaseProducer<Failures>)> {
+    let mut consumer = ClientConfig::new();
+    consumer
+        .set("bootstrap.servers", brokers)
+        .set("group.id", unique_name("kafka-cpu-plain"))
+        .set("enable.auto.commit", "false")
+        .set("enable.partition.eof", "false")
+        .set("fetch.wait.max.ms", "50");
+    let producer: BaseProducer<Failures> = ClientConfig::new()
+        .set("bootstrap.servers", brokers)
+        .set("linger.ms", "5")
+        .set("queue.buffering.max.messages", "200000")
+        .set("message.timeout.ms", "0")
+        .create_with_context(Failures::default())
+        .map_err(|e| format!("producer: {e}"))?;
+    Ok((consumer, producer))
+}
+
+/// Every partition of `input` from offset 0.
+fn all_partitions(input: &str) -> Result<TopicPartitionList> {
+    let mut tpl = TopicPartitionList::new();
+    for p in 0..PARTITIONS {
+        tpl.add_partition_offset(input, p, Offset::Offset(0))
+            .map_err(|e| format!("assign: {e}"))?;
+    }
+    Ok(tpl)
+}
+
+/// Sends a copy of one record to `out`, waiting while the producer's queue is full.
+fn send_copy(
+    producer: &BaseProducer<Failures>,
+    out: &str,
+    key: Option<&[u8]>,
+    payload: Option<&[u8]>,
+    headers: Option<OwnedHeaders>,
+) -> Result<()> {
+    let mut record: BaseRecord<'_, [u8], [u8]> = BaseRecord::to(out);
+    if let Some(k) = key {
+        record = record.key(k);
+    }
+    if let Some(p) = payload {
+        record = record.payload(p);
+    }
+    if let Some(h) = headers {
+        record = record.headers(h);
+    }
+    loop {
+        match producer.send(record) {
+            Ok(()) => break,
+            Err((e, back)) if e.rdkafka_error_code() == Some(RDKafkaErrorCode::QueueFull) => {
+                record = back;
+                producer.poll(Duration::from_millis(1));
+            }
+            Err((e, _)) => return Err(format!("plain loop produce: {e}")),
+        }
+    }
+    producer.poll(Duration::ZERO);
+    Ok(())
+}
+
+/// Waits until every record is acknowledged; the wall time to then and the CPU time of the
+/// whole loop (the clients' shutdown included).
+fn finish<T>(
+    producer: BaseProducer<Failures>,
+    consumer: T,
+    n: usize,
+    start: Instant,
+    cpu0: f64,
+    ticks: f64,
+) -> Result<Measured> {
     producer
         .flush(Duration::from_secs(120))
         .map_err(|e| format!("plain loop flush: {e}"))?;
@@ -269,6 +316,67 @@ fn plain_loop(
     drop(producer);
     let cpu = cpu_seconds("self", ticks)? - cpu0;
     Ok(Measured { wall, cpu })
+}
+
+/// (a'') The loop with headers, reading a batch at a time the engine's way.
+fn batch_loop(brokers: &str, input: &str, out: &str, n: usize, ticks: f64) -> Result<Measured> {
+    let cpu0 = cpu_seconds("self", ticks)?;
+    let start = Instant::now();
+    let (config, producer) = plain_clients(brokers)?;
+    let consumer = config
+        .create_with_context(ShardConsumerContext::new(
+            ShardMetrics::new(0, "kafka_cpu"),
+            input,
+        ))
+        .map_err(|e| format!("consumer: {e}"))?;
+    // Woken like a shard: librdkafka calls back when a record lands in the drained queue.
+    let (wake, woken) = std::sync::mpsc::sync_channel::<()>(1);
+    let source = std::rc::Rc::new(
+        Source::new(consumer, move || {
+            let _ = wake.try_send(());
+        })
+        .map_err(|e| e.to_string())?,
+    );
+    let partitions: Vec<i32> = (0..PARTITIONS).collect();
+    source
+        .forward(input, &partitions)
+        .map_err(|e| e.to_string())?;
+    source
+        .consumer()
+        .assign(&all_partitions(input)?)
+        .map_err(|e| format!("assign: {e}"))?;
+    let mut consumed = 0;
+    let mut idle = Instant::now();
+    while consumed < n {
+        if let Some(Err(e)) = source.consumer().poll(Duration::ZERO) {
+            return Err(format!("batch loop consume: {e}"));
+        }
+        let batch = source.poll_batch(1024);
+        if batch.is_empty() {
+            if idle.elapsed() > Duration::from_secs(30) {
+                return Err(format!("batch loop: stuck at {consumed} of {n} records"));
+            }
+            // As the plain loop's `poll(100 ms)`, waits up to 100 ms for a record.
+            let _ = woken.recv_timeout(Duration::from_millis(100));
+            continue;
+        }
+        idle = Instant::now();
+        for i in 0..batch.len() {
+            let Some(m) = batch.get(i) else { break };
+            if let Some(e) = m.error() {
+                return Err(format!("batch loop consume: {e}"));
+            }
+            consumed += 1;
+            send_copy(
+                &producer,
+                out,
+                m.key(),
+                m.payload(),
+                m.headers().map(|h| h.detach()),
+            )?;
+        }
+    }
+    finish(producer, source, n, start, cpu0, ticks)
 }
 
 /// (b) `ferris run --shards N` with a pass-everything job, until all N input offsets are
@@ -430,8 +538,9 @@ fn run() -> Result<()> {
         println!("run {run} of {}", args.runs);
         let plain_out = unique_name("kafka-cpu-plain-out");
         let headers_out = unique_name("kafka-cpu-plain-headers-out");
+        let batched_out = unique_name("kafka-cpu-batched-out");
         let ferris_out = unique_name("kafka-cpu-ferris-out");
-        for t in [&plain_out, &headers_out, &ferris_out] {
+        for t in [&plain_out, &headers_out, &batched_out, &ferris_out] {
             create_topic(&args.brokers, t, PARTITIONS)?;
         }
         println!("(a) plain rdkafka consume -> produce loop (copy key and payload)");
@@ -445,6 +554,12 @@ fn run() -> Result<()> {
         report(&headers, n);
         if args.verify {
             verify(&args.brokers, &headers_out, n)?;
+        }
+        println!("(a'') the loop with headers, reading a batch at a time as the engine does");
+        let batched = batch_loop(&args.brokers, &input, &batched_out, n, ticks)?;
+        report(&batched, n);
+        if args.verify {
+            verify(&args.brokers, &batched_out, n)?;
         }
         println!(
             "(b) ferris run --shards {}: WHERE price > 0, every field projected{}",
@@ -470,12 +585,15 @@ fn run() -> Result<()> {
         let run = Run {
             plain,
             headers,
+            batched,
             engine,
         };
         println!(
-            "ratio ferris / plain: CPU per record {:.2}x (against the loop with headers {:.2}x), wall {:.2}x",
+            "ratio ferris / plain: CPU per record {:.2}x (against the loop with headers {:.2}x, \
+             the batched loop {:.2}x), wall {:.2}x",
             run.cpu_ratio(),
             run.cpu_ratio_headers(),
+            run.cpu_ratio_batched(),
             run.wall_ratio()
         );
         runs.push(run);
@@ -483,13 +601,13 @@ fn run() -> Result<()> {
 
     println!();
     println!(
-        "| run | plain: records/s | plain: CPU-s per million | plain with headers: CPU-s per million | ferris: records/s | ferris: CPU-s per million | CPU ratio to plain | CPU ratio to plain with headers | wall ratio |"
+        "| run | plain: records/s | plain: CPU-s per million | plain with headers: CPU-s per million | batched loop: CPU-s per million | ferris: records/s | ferris: CPU-s per million | CPU ratio to plain | CPU ratio to plain with headers | CPU ratio to the batched loop | wall ratio |"
     );
-    println!("|---|---|---|---|---|---|---|---|---|");
-    let row = |label: &str, v: [f64; 8]| {
+    println!("|---|---|---|---|---|---|---|---|---|---|---|");
+    let row = |label: &str, v: [f64; 10]| {
         println!(
-            "| {label} | {:.0} | {:.3} | {:.3} | {:.0} | {:.3} | {:.2}x | {:.2}x | {:.2}x |",
-            v[0], v[1], v[2], v[3], v[4], v[5], v[6], v[7]
+            "| {label} | {:.0} | {:.3} | {:.3} | {:.3} | {:.0} | {:.3} | {:.2}x | {:.2}x | {:.2}x | {:.2}x |",
+            v[0], v[1], v[2], v[3], v[4], v[5], v[6], v[7], v[8], v[9]
         );
     };
     let values = |r: &Run| {
@@ -497,17 +615,19 @@ fn run() -> Result<()> {
             r.plain.records_per_s(n),
             r.plain.cpu_per_million(n),
             r.headers.cpu_per_million(n),
+            r.batched.cpu_per_million(n),
             r.engine.records_per_s(n),
             r.engine.cpu_per_million(n),
             r.cpu_ratio(),
             r.cpu_ratio_headers(),
+            r.cpu_ratio_batched(),
             r.wall_ratio(),
         ]
     };
     for (i, r) in runs.iter().enumerate() {
         row(&(i + 1).to_string(), values(r));
     }
-    let all: Vec<[f64; 8]> = runs.iter().map(values).collect();
+    let all: Vec<[f64; 10]> = runs.iter().map(values).collect();
     row(
         "**median**",
         std::array::from_fn(|c| median(all.iter().map(|v| v[c]).collect())),
@@ -515,10 +635,11 @@ fn run() -> Result<()> {
     Ok(())
 }
 
-/// One run's three measurements over the same input.
+/// One run's four measurements over the same input.
 struct Run {
     plain: Measured,
     headers: Measured,
+    batched: Measured,
     engine: Measured,
 }
 
@@ -529,6 +650,10 @@ impl Run {
 
     fn cpu_ratio_headers(&self) -> f64 {
         self.engine.cpu / self.headers.cpu
+    }
+
+    fn cpu_ratio_batched(&self) -> f64 {
+        self.engine.cpu / self.batched.cpu
     }
 
     fn wall_ratio(&self) -> f64 {
