@@ -48,19 +48,25 @@ fn source(brokers: &str, topic: &str, group: &str) -> (Rc<Source>, Arc<AtomicUsi
     (Rc::new(source), wakes)
 }
 
+/// Serves one event of the consumer's own queue (a rebalance, statistics); a record there
+/// fails the test.
+fn serve_events(source: &Rc<Source>) {
+    if let Some(Ok(m)) = source.consumer().poll(Duration::ZERO) {
+        panic!(
+            "partition {} offset {} came through the consumer's queue",
+            m.partition(),
+            m.offset()
+        );
+    }
+}
+
 /// Polls `source` until `want` records came through its queue or 60 s pass. Panics if a record
 /// arrives through the consumer's own queue, or a batch holds more than `max`.
 fn read(source: &Rc<Source>, want: usize, max: usize) -> Vec<Seen> {
     let deadline = Instant::now() + Duration::from_secs(60);
     let mut seen = Vec::new();
     while seen.len() < want && Instant::now() < deadline {
-        if let Some(Ok(m)) = source.consumer().poll(Duration::ZERO) {
-            panic!(
-                "partition {} offset {} came through the consumer's queue",
-                m.partition(),
-                m.offset()
-            );
-        }
+        serve_events(source);
         let batch = source.poll_batch(max);
         assert!(
             batch.len() <= max,
@@ -254,14 +260,7 @@ fn a_group_members_partitions_arrive_through_its_queue_after_every_rebalance() {
             && assigned(&b) > 0
             && assigned(a.consumer()) + assigned(&b) == 4)
     {
-        // Serves the rebalance; any record on the consumer's own queue fails the test.
-        if let Some(Ok(m)) = a.consumer().poll(Duration::ZERO) {
-            panic!(
-                "partition {} offset {} came through the consumer's queue",
-                m.partition(),
-                m.offset()
-            );
-        }
+        serve_events(&a);
         drop(a.poll_batch(100));
         let _ = b.poll(Duration::from_millis(10));
     }
