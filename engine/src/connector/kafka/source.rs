@@ -160,6 +160,12 @@ impl Source {
     /// Takes up to `max` records that are waiting, without blocking.
     pub fn poll_batch(self: &Rc<Self>, max: usize) -> RecordBatch {
         let mut messages: Vec<NonNull<RDKafkaMessage>> = Vec::with_capacity(max);
+        if max == 0 {
+            return RecordBatch {
+                messages,
+                _source: Rc::clone(self),
+            };
+        }
         // SAFETY: `messages` has room for `max` pointers; librdkafka writes `n <= max` of them
         // and hands their ownership to the caller (each destroyed once, by `RecordBatch`).
         let n = unsafe {
