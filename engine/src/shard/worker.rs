@@ -573,8 +573,7 @@ impl JobShard {
         }
         // The records, in one call.
         let batch = source.poll_batch(limit - counts.records);
-        for i in 0..batch.len() {
-            let Some(record) = batch.get(i) else { break };
+        for record in batch.iter() {
             if let Some(e) = record.error() {
                 eprintln!(
                     "ferris: shard {} job {}: consumer: {e}",
@@ -621,8 +620,8 @@ impl JobShard {
     ) -> Result<()> {
         counts.records += 1;
         counts.bytes_in += message.payload_len() as u64;
+        let (partition, offset) = (message.partition(), message.offset());
         if self.state.is_some() {
-            let (partition, offset) = (message.partition(), message.offset());
             let routed = match self.state.as_mut() {
                 Some(state) => route_record(
                     &message,
@@ -639,21 +638,7 @@ impl JobShard {
             match routed {
                 Ok(held) => self.tracker.consumed(partition, offset, u32::from(held)),
                 Err(RecordOutcome::Rejected { reason, decode }) => {
-                    if decode {
-                        counts.decode_errors += 1;
-                    } else {
-                        counts.eval_errors += 1;
-                    }
-                    counts.dlq += 1;
-                    let opaque = pack(partition, offset);
-                    self.send_dead_letter(
-                        message.key(),
-                        message.payload(),
-                        &reason,
-                        partition,
-                        offset,
-                        opaque,
-                    )?;
+                    self.reject(&message, &reason, decode, counts)?;
                     self.tracker.consumed(partition, offset, 1);
                 }
                 Err(_) => self.tracker.consumed(partition, offset, 0),
@@ -661,7 +646,6 @@ impl JobShard {
             return Ok(());
         }
         if self.join.is_some() {
-            let (partition, offset) = (message.partition(), message.offset());
             let outputs = match decode_record(
                 &message,
                 &self.job,
@@ -676,17 +660,8 @@ impl JobShard {
                     self.tracker.consumed(partition, offset, outputs);
                     return Ok(());
                 }
-                Err(RecordOutcome::Rejected { reason, .. }) => {
-                    counts.decode_errors += 1;
-                    counts.dlq += 1;
-                    self.send_dead_letter(
-                        message.key(),
-                        message.payload(),
-                        &reason,
-                        partition,
-                        offset,
-                        pack(partition, offset),
-                    )?;
+                Err(RecordOutcome::Rejected { reason, decode }) => {
+                    self.reject(&message, &reason, decode, counts)?;
                     1
                 }
                 Err(_) => 0,
@@ -732,52 +707,75 @@ impl JobShard {
             }
             other => other,
         };
-        let (partition, offset) = (message.partition(), message.offset());
         let outputs = match outcome {
             RecordOutcome::Dropped => 0,
             RecordOutcome::Output => {
-                send_blocking(&self.producer, &self.retries, || {
-                    let mut r =
-                        BaseRecord::with_opaque_to(&self.job.sink.topic, pack(partition, offset))
-                            .payload(&self.out[..]);
-                    match out_key {
-                        OutKey::Input => {
-                            if let Some(k) = message.key() {
-                                r = r.key(k);
-                            }
-                        }
-                        OutKey::Encoded => r = r.key(&self.key[..]),
-                        OutKey::Absent => {}
-                    }
-                    if let Some(h) = out_headers {
-                        r = r.headers(h);
-                    }
-                    r
-                })?;
+                self.send_output(pack(partition, offset), out_key, message.key(), out_headers)?;
                 counts.bytes_out += self.out.len() as u64;
                 counts.out_count += 1;
                 1
             }
             RecordOutcome::Rejected { reason, decode } => {
-                if decode {
-                    counts.decode_errors += 1;
-                } else {
-                    counts.eval_errors += 1;
-                }
-                counts.dlq += 1;
-                self.send_dead_letter(
-                    message.key(),
-                    message.payload(),
-                    &reason,
-                    partition,
-                    offset,
-                    pack(partition, offset),
-                )?;
+                self.reject(&message, &reason, decode, counts)?;
                 1
             }
         };
         self.tracker.consumed(partition, offset, outputs);
         Ok(())
+    }
+
+    /// Counts a rejected record (a decode or an evaluation error) and sends it to the
+    /// dead-letter topic.
+    fn reject(
+        &self,
+        message: &Record<'_>,
+        reason: &str,
+        decode: bool,
+        counts: &mut BatchCounts,
+    ) -> Result<()> {
+        if decode {
+            counts.decode_errors += 1;
+        } else {
+            counts.eval_errors += 1;
+        }
+        counts.dlq += 1;
+        let (partition, offset) = (message.partition(), message.offset());
+        self.send_dead_letter(
+            message.key(),
+            message.payload(),
+            reason,
+            partition,
+            offset,
+            pack(partition, offset),
+        )
+    }
+
+    /// Sends the encoded output in `self.out` to the sink, keyed as `out_key` says
+    /// (`input_key` for [`OutKey::Input`]), with `headers`.
+    fn send_output(
+        &self,
+        opaque: usize,
+        out_key: OutKey,
+        input_key: Option<&[u8]>,
+        headers: Option<OwnedHeaders>,
+    ) -> Result<()> {
+        send_blocking(&self.producer, &self.retries, || {
+            let mut r =
+                BaseRecord::with_opaque_to(&self.job.sink.topic, opaque).payload(&self.out[..]);
+            match out_key {
+                OutKey::Input => {
+                    if let Some(k) = input_key {
+                        r = r.key(k);
+                    }
+                }
+                OutKey::Encoded => r = r.key(&self.key[..]),
+                OutKey::Absent => {}
+            }
+            if let Some(h) = headers {
+                r = r.headers(h);
+            }
+            r
+        })
     }
 
     fn send_dead_letter(

@@ -24,11 +24,10 @@ use rdkafka::TopicPartitionList;
 use rdkafka::consumer::{CommitMode, Consumer};
 use rdkafka::error::KafkaError;
 use rdkafka::message::{BorrowedMessage, Message, OwnedMessage};
-use rdkafka::producer::BaseRecord;
 
 use super::{
     Assignment, Consumer_, JobShard, OutKey, ShardSettings, SystemSlots, fill_right_slots,
-    headers_of, send_blocking,
+    headers_of,
 };
 use crate::codec::Decoder;
 use crate::connector::kafka::{Record, ShardConsumerContext, client_config, config_error};
@@ -487,24 +486,7 @@ impl JobShard {
             },
             None => message.and_then(|m| m.headers().cloned()),
         };
-        let input_key = message.and_then(|m| m.key());
-        send_blocking(&self.producer, &self.retries, || {
-            let mut r =
-                BaseRecord::with_opaque_to(&self.job.sink.topic, opaque).payload(&self.out[..]);
-            match out_key {
-                OutKey::Input => {
-                    if let Some(k) = input_key {
-                        r = r.key(k);
-                    }
-                }
-                OutKey::Encoded => r = r.key(&self.key[..]),
-                OutKey::Absent => {}
-            }
-            if let Some(h) = headers {
-                r = r.headers(h);
-            }
-            r
-        })?;
+        self.send_output(opaque, out_key, message.and_then(|m| m.key()), headers)?;
         ShardMetrics::add(&self.metrics.records_out, 1);
         ShardMetrics::add(&self.metrics.bytes_out, self.out.len() as u64);
         self.report.records_out += 1;
