@@ -73,8 +73,7 @@ fn read(source: &Rc<Source>, want: usize, max: usize) -> Vec<Seen> {
             "{} records in a batch of {max}",
             batch.len()
         );
-        for i in 0..batch.len() {
-            let r = batch.get(i).expect("in the batch");
+        for r in batch.iter() {
             assert!(r.error().is_none(), "{:?}", r.error());
             let headers = r
                 .headers()

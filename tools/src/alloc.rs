@@ -54,9 +54,10 @@ fn count(size: usize) {
 pub struct Counting;
 
 // SAFETY: `GlobalAlloc` is an `unsafe` trait, so implementing it needs `unsafe impl`; unsafe code
-// is denied in the workspace and allowed here and in one read of `connector::kafka` alone. Every
-// method forwards its arguments unchanged to `System`, which upholds the trait's contract; the
-// only extra work is bumping thread-local counters, which neither allocates nor unwinds.
+// is denied in the workspace and allowed here and in `connector::kafka::source` (librdkafka FFI)
+// alone. Every method forwards its arguments unchanged to `System`, which upholds the trait's
+// contract; the only extra work is bumping thread-local counters, which neither allocates nor
+// unwinds.
 #[allow(unsafe_code)]
 unsafe impl GlobalAlloc for Counting {
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {

@@ -361,8 +361,7 @@ fn batch_loop(brokers: &str, input: &str, out: &str, n: usize, ticks: f64) -> Re
             continue;
         }
         idle = Instant::now();
-        for i in 0..batch.len() {
-            let Some(m) = batch.get(i) else { break };
+        for m in batch.iter() {
             if let Some(e) = m.error() {
                 return Err(format!("batch loop consume: {e}"));
             }

@@ -240,10 +240,10 @@ impl RecordBatch {
         self.messages.is_empty()
     }
 
-    /// The `i`th record, in the order librdkafka handed them out.
-    pub fn get(&self, i: usize) -> Option<Record<'_>> {
-        // SAFETY: the message is alive until the batch is dropped, which the borrow outlives.
-        self.messages.get(i).map(|m| Record {
+    /// The records, in the order librdkafka handed them out.
+    pub fn iter(&self) -> impl Iterator<Item = Record<'_>> {
+        // SAFETY: each message is alive until the batch is dropped, which the borrow outlives.
+        self.messages.iter().map(|m| Record {
             message: unsafe { m.as_ref() },
         })
     }
