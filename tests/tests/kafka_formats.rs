@@ -260,7 +260,7 @@ fn keys_and_headers_are_read_and_written() {
 /// `_headers`, whatever their count (0, 1, and counts whose varint takes two bytes), values
 /// (empty ones too) and the size of the record's value. The shard tells "no headers" from the
 /// record's header count itself and asks librdkafka only otherwise
-/// (`connector::kafka::record_headers`), so this covers both branches.
+/// (`connector::kafka::Record::headers`), so this covers both branches.
 #[test]
 fn input_headers_pass_through_whatever_their_count() {
     let test = "input_headers_pass_through_whatever_their_count";
@@ -318,7 +318,7 @@ fn input_headers_pass_through_whatever_their_count() {
 }
 
 /// A stream-table join's output keeps its stream record's headers (the join detaches each
-/// stream record, headers read through `connector::kafka::detach_record`), for records with and
+/// stream record, headers read through `connector::kafka::Record::detach`), for records with and
 /// without headers, matched or not.
 #[test]
 fn a_joined_record_keeps_its_stream_records_headers() {
